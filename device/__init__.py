@@ -1,0 +1,1 @@
+"""What runs on the Pi: microphone capture, LiteRT inference, the pairing daemon, deployment."""

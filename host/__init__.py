@@ -1,0 +1,1 @@
+"""The TensorFlow side: training data, LSTM training, int8 export, evaluation, `play`."""

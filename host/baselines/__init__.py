@@ -1,0 +1,1 @@
+"""Hand-written recognizers the learned one is measured against."""

@@ -1,0 +1,1 @@
+"""Shipped model bundles (`<name>/model.tflite` + `<name>/manifest.json`)."""

@@ -1,0 +1,1 @@
+"""Code both sides run: alphabet, melody code, synthesis, audio I/O, features, decoder, pairing."""
