@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 
 import reedsolo
+
 from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet
 from melodypair.shared.errors import MelodypairError
 
