@@ -1,0 +1,306 @@
+"""Training and evaluation data: synthesized melodies through rooms, microphones and noise,
+with frame-exact labels taken from the synthesis timing.
+
+One example = one recording: random notes (often repeated: the hard case) with random
+durations, timbre, detune and loudness, rendered at a random device rate, reverberated, coloured,
+mixed with noise at a random SNR, resampled to the model rate by the shared resampler, then turned
+into feature frames by the shared feature function. Labels are per frame: the symbol sounding at
+the frame's centre sample, or the silence class.
+
+The evaluation split uses another seed and adds conditions the training split never contains
+(`HELD_OUT_TIMBRES`, `HELD_OUT_NOISES`), so it measures generalization honestly.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from melodypair.host import augment
+from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet
+from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams, compute_features
+from melodypair.shared.synth import TIMBRE_NAMES, Envelope, SynthParams, Timbre, render_notes
+
+HELD_OUT_TIMBRES: tuple[str, ...] = ("vibrato",)
+HELD_OUT_NOISES: tuple[str, ...] = ("transient",)
+DEVICE_RATES_HZ: tuple[int, ...] = (8000, 11025, 16000, 22050, 32000, 44100, 48000)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The distribution examples are drawn from (every range is uniform unless noted)."""
+
+    timbres: tuple[str, ...] = tuple(t for t in TIMBRE_NAMES if t not in HELD_OUT_TIMBRES)
+    noises: tuple[str, ...] = tuple(n for n in augment.NOISES if n not in HELD_OUT_NOISES)
+    rates_hz: tuple[int, ...] = DEVICE_RATES_HZ
+    notes: tuple[int, int] = (3, 14)
+    repeat_prob: float = 0.3  # chance a note repeats the previous one
+    tone_ms: tuple[float, float] = (100.0, 400.0)
+    rest_ms: tuple[float, float] = (0.0, 150.0)
+    min_repeat_rest_ms: float = 25.0  # a repeat needs some gap to be two notes at all
+    pairing_rhythm_prob: float = 0.3  # examples in the exact pairing rhythm (160 ms + 40 ms)
+    detune_cents: float = 30.0  # +- (per recording), plus +-5 cents per note
+    level_dbfs: tuple[float, float] = (-45.0, -3.0)
+    lead_ms: tuple[float, float] = (50.0, 1200.0)
+    tail_ms: tuple[float, float] = (50.0, 1200.0)
+    reverb_prob: float = 0.5
+    rt60_s: tuple[float, float] = (0.1, 0.8)
+    colouring_prob: float = 0.7
+    clean_prob: float = 0.08  # no added noise (the 16-bit floor only)
+    snr_db: tuple[float, float] = (-10.0, 30.0)
+    empty_prob: float = 0.06  # noise only, no melody
+    interferer_prob: float = 0.15  # an off-alphabet tonal interferer over the melody too
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def eval_config(base: DataConfig | None = None) -> DataConfig:
+    """The evaluation distribution: the training one plus the held-out timbres and noises."""
+    base = base or DataConfig()
+    return replace(
+        base,
+        timbres=tuple(dict.fromkeys(base.timbres + HELD_OUT_TIMBRES)),
+        noises=tuple(dict.fromkeys(base.noises + HELD_OUT_NOISES)),
+    )
+
+
+@dataclass(frozen=True)
+class Condition:
+    """The acoustic conditions of one recording (what evaluation groups results by)."""
+
+    timbre: str
+    rate_hz: int
+    noise: str  # "none" for clean
+    snr_db: float
+    rt60_s: float  # 0 = dry
+    level_dbfs: float
+
+
+@dataclass(frozen=True, eq=False)
+class Example:
+    """One recording at the model rate, its notes and its per-frame labels."""
+
+    audio: np.ndarray  # float32, model rate
+    frames: np.ndarray  # float32 [n_frames, n_bands]
+    labels: np.ndarray  # int16 [n_frames]: symbol or n_notes for silence
+    symbols: tuple[int, ...]
+    condition: Condition
+    note_spans: tuple[tuple[int, int, int], ...] = field(default=())  # (symbol, start, end) samples
+
+
+def _draw_symbols(rng: np.random.Generator, cfg: DataConfig, n_symbols: int) -> list[int]:
+    count = int(rng.integers(cfg.notes[0], cfg.notes[1] + 1))
+    symbols = [int(rng.integers(n_symbols))]
+    for _ in range(count - 1):
+        symbols.append(
+            symbols[-1] if rng.random() < cfg.repeat_prob else int(rng.integers(n_symbols))
+        )
+    return symbols
+
+
+def make_example(
+    rng: np.random.Generator,
+    cfg: DataConfig = DataConfig(),
+    alphabet: Alphabet = DEFAULT_ALPHABET,
+    features: FeatureParams = DEFAULT_FEATURES,
+    symbols: list[int] | None = None,
+    condition: Condition | None = None,
+) -> Example:
+    """Draw one recording; `symbols` and `condition` pin those parts (evaluation uses this)."""
+    from melodypair.shared.resample import resample
+
+    silence = len(alphabet)
+    empty = symbols is None and rng.random() < cfg.empty_prob
+    if symbols is None:
+        symbols = [] if empty else _draw_symbols(rng, cfg, len(alphabet))
+    if condition is None:
+        noisy = rng.random() >= cfg.clean_prob or empty
+        condition = Condition(
+            timbre=str(rng.choice(cfg.timbres)),
+            rate_hz=int(rng.choice(cfg.rates_hz)),
+            noise=str(rng.choice(cfg.noises)) if noisy else "none",
+            snr_db=float(rng.uniform(*cfg.snr_db)) if noisy else float("inf"),
+            rt60_s=float(rng.uniform(*cfg.rt60_s)) if rng.random() < cfg.reverb_prob else 0.0,
+            level_dbfs=float(rng.uniform(*cfg.level_dbfs)),
+        )
+    rate = condition.rate_hz
+    lead = int(rng.uniform(*cfg.lead_ms) * rate / 1000)
+    tail = int(rng.uniform(*cfg.tail_ms) * rate / 1000)
+    if symbols:
+        if rng.random() < cfg.pairing_rhythm_prob:
+            tones = np.full(len(symbols), 160.0) * rng.uniform(0.85, 1.15)
+            rests = np.full(len(symbols), 40.0) * rng.uniform(0.85, 1.15)
+        else:
+            tones = rng.uniform(*cfg.tone_ms, size=len(symbols))
+            rests = rng.uniform(*cfg.rest_ms, size=len(symbols))
+        for i in range(1, len(symbols)):
+            if symbols[i] == symbols[i - 1]:
+                rests[i - 1] = max(rests[i - 1], cfg.min_repeat_rest_ms)
+        params = SynthParams(
+            timbre=Timbre(
+                condition.timbre,
+                vibrato_rate_hz=float(rng.uniform(4.0, 7.0)),
+                vibrato_depth_cents=float(rng.uniform(10.0, 35.0)),
+                pluck_decay_ms=float(rng.uniform(80.0, 900.0)),
+            ),
+            sample_rate_hz=rate,
+            detune_cents=float(rng.uniform(-cfg.detune_cents, cfg.detune_cents)),
+            amplitude=1.0,
+            envelope=Envelope(
+                attack_ms=float(rng.uniform(2.0, 25.0)),
+                decay_ms=float(rng.uniform(5.0, 80.0)),
+                release_ms=float(rng.uniform(5.0, 40.0)),
+                sustain=float(rng.uniform(0.4, 1.0)),
+            ),
+        )
+        rendering = render_notes(
+            symbols,
+            alphabet=alphabet,
+            tone_ms=tones.tolist(),
+            rest_ms=rests.tolist(),
+            detune_cents=rng.uniform(-5.0, 5.0, size=len(symbols)).tolist(),
+            params=params,
+        )
+        melody = rendering.audio.astype(np.float64)
+        events = rendering.events
+    else:
+        melody = np.zeros(int(rng.uniform(0.5, 3.0) * rate))
+        events = ()
+    clean = np.concatenate([np.zeros(lead), melody, np.zeros(tail)])
+    active = np.zeros(clean.size, dtype=bool)
+    for e in events:
+        active[lead + e.start_sample : lead + e.end_sample] = True
+    if condition.rt60_s > 0:
+        clean = augment.reverberate(
+            clean, augment.room_impulse_response(condition.rt60_s, rate, rng)
+        )
+    if rng.random() < cfg.interferer_prob and symbols:
+        interferer = augment.tonal_noise(clean.size, rate, rng, alphabet)
+        clean = augment.mix_at_snr(clean, interferer, float(rng.uniform(5.0, 25.0)), active)
+    peak = np.max(np.abs(clean)) + 1e-12
+    signal = clean / peak * 10 ** (condition.level_dbfs / 20.0)
+    if condition.noise != "none":
+        noise = augment.make_noise(condition.noise, signal.size, rate, rng)
+        if empty:
+            mixed = signal + noise * 10 ** ((condition.level_dbfs - 10.0) / 20.0)
+        else:
+            mixed = augment.mix_at_snr(signal, noise, condition.snr_db, active)
+    else:
+        mixed = signal
+    if rng.random() < cfg.colouring_prob:
+        mixed = augment.apply_colouring(mixed, augment.random_colouring(rng, rate), rate)
+    mixed = mixed + rng.standard_normal(mixed.size) * 10 ** (-96.0 / 20.0)  # the 16-bit floor
+    scale = max(1.0, float(np.max(np.abs(mixed))))  # a recorder's gain stage never clips hard
+    audio = (resample(mixed / scale, rate, features.sample_rate_hz)).astype(np.float32)
+    ratio = features.sample_rate_hz / rate
+    spans = tuple(
+        (e.symbol, round((lead + e.start_sample) * ratio), round((lead + e.end_sample) * ratio))
+        for e in events
+    )
+    frames = compute_features(audio, features)
+    labels = frame_labels(spans, len(frames), silence, features)
+    return Example(audio, frames, labels, tuple(symbols), condition, spans)
+
+
+def frame_labels(
+    spans: tuple[tuple[int, int, int], ...],
+    n_frames: int,
+    silence_class: int,
+    features: FeatureParams = DEFAULT_FEATURES,
+) -> np.ndarray:
+    """Per-frame class: the symbol sounding at the frame's centre sample, else silence."""
+    centres = np.arange(n_frames) * features.hop_samples + features.frame_samples // 2
+    labels = np.full(n_frames, silence_class, dtype=np.int16)
+    for symbol, start, end in spans:
+        labels[(centres >= start) & (centres < end)] = symbol
+    return labels
+
+
+def _make_batch(args: tuple[int, int, DataConfig]) -> list[Example]:
+    seed, count, cfg = args
+    rng = np.random.default_rng(seed)
+    return [make_example(rng, cfg) for _ in range(count)]
+
+
+def make_examples(
+    count: int,
+    seed: int,
+    cfg: DataConfig = DataConfig(),
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[Example]:
+    """`count` examples, reproducible from `seed` whatever the number of worker processes."""
+    from tqdm import tqdm
+
+    per_task = 25
+    tasks = [
+        (
+            int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
+            min(per_task, count - i * per_task),
+            cfg,
+        )
+        for i in range((count + per_task - 1) // per_task)
+    ]
+    workers = workers or min(len(tasks), os.cpu_count() or 1)
+    out: list[Example] = []
+    bar = tqdm(total=count, desc="generating audio", unit="rec", disable=not progress)
+    if workers == 1:
+        results = map(_make_batch, tasks)
+        for batch in results:
+            out.extend(batch)
+            bar.update(len(batch))
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for batch in pool.map(_make_batch, tasks):
+                out.extend(batch)
+                bar.update(len(batch))
+    bar.close()
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSet:
+    """Windows of feature frames and the label of each (at `label_frame` inside the window).
+
+    Frames of all recordings are stored once, back to back; `starts` index the first frame of
+    each window, so millions of windows cost no more memory than the frames themselves.
+    """
+
+    frames: np.ndarray  # float32 [total_frames, n_bands]
+    starts: np.ndarray  # int64 [n_windows]
+    labels: np.ndarray  # int16 [n_windows]
+    window_frames: int
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(windows [len(index), window_frames, n_bands], labels) for the given window indices."""
+        offsets = self.starts[index][:, None] + np.arange(self.window_frames)[None, :]
+        return self.frames[offsets], self.labels[index]
+
+
+def windows_of(
+    examples: list[Example], window_frames: int, hop_frames: int, label_frame: int
+) -> WindowSet:
+    """Every window (stepping `hop_frames`) that fits inside one recording."""
+    frames, starts, labels = [], [], []
+    base = 0
+    for ex in examples:
+        n = len(ex.frames)
+        if n >= window_frames:
+            s = np.arange(0, n - window_frames + 1, hop_frames)
+            starts.append(base + s)
+            labels.append(ex.labels[s + label_frame])
+        frames.append(ex.frames)
+        base += n
+    return WindowSet(
+        np.concatenate(frames).astype(np.float32),
+        np.concatenate(starts).astype(np.int64),
+        np.concatenate(labels).astype(np.int16),
+        window_frames,
+    )

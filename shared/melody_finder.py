@@ -1,0 +1,139 @@
+"""Heard notes -> pairing melodies: find runs of notes in the pairing rhythm that the melody code
+accepts.
+
+Notes are grouped while the gaps between them stay short. A run of exactly the code's length whose
+notes form a codeword is reported at once (the fast path: no correction, so a random run passes
+with probability 16^-3); a run that needs correction is reported only once its group has ended,
+so a longer sequence of notes cannot be cut into a wrongly corrected melody.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from melodypair.shared.melody_code import DecodeResult, MelodyCode
+
+
+@dataclass(frozen=True)
+class HeardNote:
+    """A note the decoder heard: alphabet symbol and name, time span in samples, confidence."""
+
+    symbol: int
+    name: str
+    start_sample: int
+    end_sample: int
+    confidence: float
+    sample_rate_hz: int
+
+    @property
+    def start_ms(self) -> float:
+        return 1000.0 * self.start_sample / self.sample_rate_hz
+
+    @property
+    def end_ms(self) -> float:
+        return 1000.0 * self.end_sample / self.sample_rate_hz
+
+    def to_dict(self) -> dict:
+        return {
+            "note": self.name,
+            "start_ms": round(self.start_ms, 1),
+            "end_ms": round(self.end_ms, 1),
+            "confidence": round(self.confidence, 3),
+        }
+
+
+@dataclass(frozen=True)
+class FoundMelody:
+    """A pairing melody found in the stream: the notes heard and what the code made of them."""
+
+    notes: tuple[HeardNote, ...]
+    result: DecodeResult
+
+    @property
+    def end_sample(self) -> int:
+        return self.notes[-1].end_sample
+
+
+@dataclass(frozen=True)
+class FinderParams:
+    """How notes are grouped and what counts as the pairing rhythm."""
+
+    max_gap_ms: float = 450.0  # a longer silence ends a group
+    rhythm_tolerance: float = 0.35  # each onset interval within +-35% of the run's median
+
+
+class MelodyFinder:
+    """Streaming: process(notes, decided_until_sample) -> melodies found (process/reset)."""
+
+    def __init__(self, code: MelodyCode, params: FinderParams = FinderParams()):
+        self.code = code
+        self.params = params
+        self.reset()
+
+    def reset(self) -> None:
+        self._group: list[HeardNote] = []
+
+    def process(self, notes: list[HeardNote], decided_until_sample: int) -> list[FoundMelody]:
+        """Add newly heard notes; `decided_until_sample` = how far the decoder has decided."""
+        found: list[FoundMelody] = []
+        for note in notes:
+            if self._group and self._gap_ms(self._group[-1].end_sample, note.start_sample) > (
+                self.params.max_gap_ms
+            ):
+                found.extend(self._close_group())
+            self._group.append(note)
+            fast = self._fast_path()
+            if fast:
+                found.append(fast)
+        if self._group and self._gap_ms(self._group[-1].end_sample, decided_until_sample) > (
+            self.params.max_gap_ms
+        ):
+            found.extend(self._close_group())
+        return found
+
+    def flush(self) -> list[FoundMelody]:
+        """End of stream: judge the last group."""
+        return self._close_group()
+
+    def _gap_ms(self, a_sample: int, b_sample: int) -> float:
+        rate = self._group[-1].sample_rate_hz if self._group else 16000
+        return 1000.0 * (b_sample - a_sample) / rate
+
+    def _fast_path(self) -> FoundMelody | None:
+        n = self.code.params.total_notes
+        if len(self._group) < n:
+            return None
+        run = self._group[-n:]
+        if not self._rhythmic(run):
+            return None
+        result = self.code.decode([h.symbol for h in run])
+        if result.valid and result.corrected == 0:
+            self._group = []
+            return FoundMelody(tuple(run), result)
+        return None
+
+    def _close_group(self) -> list[FoundMelody]:
+        group, self._group = self._group, []
+        n = self.code.params.total_notes
+        best: FoundMelody | None = None
+        for i in range(len(group) - n + 1):
+            run = group[i : i + n]
+            if not self._rhythmic(run):
+                continue
+            result = self.code.decode([h.symbol for h in run])
+            if result.valid and (best is None or result.corrected < best.result.corrected):
+                best = FoundMelody(tuple(run), result)
+        return [best] if best else []
+
+    def _rhythmic(self, run: list[HeardNote]) -> bool:
+        onsets = np.array([h.start_sample for h in run], dtype=np.float64)
+        intervals = np.diff(onsets)
+        if intervals.size == 0:
+            return True
+        median = float(np.median(intervals))
+        if median <= 0:
+            return False
+        tol = self.params.rhythm_tolerance
+        return bool(np.all(np.abs(intervals - median) <= tol * median))
