@@ -16,7 +16,10 @@ import sys
 from melodypair import __version__
 from melodypair.shared.errors import MelodypairError
 
-COMMAND_MODULES = ("melodypair.shared.cli_melody",)
+COMMAND_MODULES = (
+    "melodypair.shared.cli_melody",
+    "melodypair.shared.cli_synth",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
