@@ -18,6 +18,7 @@ from melodypair.shared.errors import MelodypairError
 
 COMMAND_MODULES = (
     "melodypair.shared.cli_melody",
+    "melodypair.shared.cli_pair",
     "melodypair.shared.cli_synth",
 )
 
