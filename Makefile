@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system test test-fast lint demo bench clean
+.PHONY: setup system test test-fast lint demo bench model deploy clean
 
 setup: system $(STAMP)
 
@@ -15,7 +15,7 @@ system:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[host,device,dev]"
+	$(BIN)/python -m pip install -q -e ".[host,device,dev,deploy]"
 	@touch $(STAMP)
 
 test: setup
@@ -33,6 +33,17 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Rebuilds the shipped default model: train (~20 min on 2 cores), int8 export with parity check,
+# smoothing tuning and the recognizer evaluation (figures into models/default/eval.md).
+model: setup
+	$(BIN)/melodypair train --out models/default
+	$(BIN)/melodypair quantize models/default
+	$(BIN)/python -m melodypair.host.finish_model models/default
+
+# make deploy DEVICE=user@host[:port] | INVENTORY=fleet.ini [WHEEL=file.whl] [DEPLOY_ARGS='-e k=v']
+deploy: $(STAMP)
+	@DEVICE="$(DEVICE)" INVENTORY="$(INVENTORY)" WHEEL="$(WHEEL)" scripts/deploy.sh $(DEPLOY_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
