@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import queue
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Self
@@ -23,6 +22,7 @@ import numpy as np
 
 from melodypair.shared.audio_io import DEFAULT_MAX_SECONDS, read_wav
 from melodypair.shared.errors import AudioDeviceError
+from melodypair.shared.quiet import stderr_silenced
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class AudioSource:
     """The common interface; usable as a context manager that closes the source."""
 
     sample_rate_hz: int
+    name: str = "audio source"  # for log lines: which input this is
     dropped_samples: int = 0
     overflows: int = 0
 
@@ -70,6 +71,7 @@ class WavSource(AudioSource):
     ) -> None:
         self._chunk_samples = _positive_int("chunk_samples", chunk_samples)
         audio, self.sample_rate_hz = read_wav(path, max_seconds=max_seconds)
+        self.name = f"WAV file {path}"
         self._audio: np.ndarray | None = audio
         self._position = 0
 
@@ -107,6 +109,7 @@ class StdinPcmSource(AudioSource):
             )
         self._stream: BinaryIO | None = stream
         self.sample_rate_hz = int(rate_hz)
+        self.name = f"raw {sample_format} PCM on stdin"
         self._chunk_samples = _positive_int("chunk_samples", chunk_samples)
         self._dtype, self._full_scale = PCM_FORMATS[sample_format]
         self._channels = _positive_int("channels", channels)
@@ -246,6 +249,7 @@ class MicrophoneSource(AudioSource):
         self._pyaudio, self._pa = _open_pyaudio()
         try:
             self.device = find_input_device(self._pa, device)
+            self.name = f"microphone '{self.device.name}'"
             self._stream, self._channels = self._open_stream()
         except BaseException:
             self._pa.terminate()
@@ -267,7 +271,7 @@ class MicrophoneSource(AudioSource):
         error: Exception | None = None
         for channels in channel_options:
             try:
-                with _stderr_silenced():
+                with stderr_silenced():
                     stream = self._pa.open(
                         format=self._pyaudio.paFloat32,
                         channels=channels,
@@ -354,7 +358,7 @@ def _open_pyaudio():
             "the microphone needs PyAudio: pip install 'melodypair[device]' "
             "(build it after apt-get install portaudio19-dev)"
         ) from err
-    with _stderr_silenced():
+    with stderr_silenced():
         return pyaudio, pyaudio.PyAudio()
 
 
@@ -365,21 +369,6 @@ def _pyaudio_session() -> Iterator[tuple]:
         yield pyaudio, pa
     finally:
         pa.terminate()
-
-
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null: PortAudio's ALSA/JACK probing prints noise there."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _reason(err: BaseException | None) -> str:

@@ -6,8 +6,6 @@ becomes an AudioDeviceError with a one-line message instead of a PortAudio trace
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from melodypair.shared.errors import AudioDeviceError
+from melodypair.shared.quiet import stderr_silenced
 
 _CHUNK_SAMPLES = 1024
 
@@ -118,27 +117,12 @@ def _pyaudio_session() -> Iterator[tuple]:
             "playing needs PyAudio: pip install 'melodypair[host]' "
             "(build it after apt-get install portaudio19-dev)"
         ) from err
-    with _stderr_silenced():
+    with stderr_silenced():
         pa = pyaudio.PyAudio()
     try:
         yield pyaudio, pa
     finally:
         pa.terminate()
-
-
-@contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null: PortAudio's ALSA/JACK probing prints noise there."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _reason(err: BaseException) -> str:

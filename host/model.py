@@ -1,0 +1,330 @@
+"""The note recognizer's float model and the training folder it lives in.
+
+Model: a window of feature frames -> fixed input normalization -> frames stacked in pairs ->
+LSTM -> Dense softmax over the alphabet's notes + silence. Two LSTM implementations, switchable
+by `ModelConfig.lstm_impl`, both convert to full-int8 TFLite without a WHILE loop:
+
+- "unrolled" (default): Keras 3 `LSTM(unroll=True)`; plain builtin ops (FULLY_CONNECTED, LOGISTIC,
+  TANH, MUL, ADD ...) that XNNPACK runs, and a free batch dimension.
+- "fused": tf_keras `LSTM`, one UNIDIRECTIONAL_SEQUENCE_LSTM op: the smallest file, but its int8
+  kernel is ~10x slower, it exports with batch 1 only, and its int8 conversion breaks behind the
+  input normalization (argmax agreement with float fell to 40% on trivial data), so it needs
+  input_offset 0 and input_scale 1, with which training converges poorly (32% window accuracy
+  against 84% normalized, after 8 epochs on the same noisy synthetic windows).
+
+Measured on this project's 2-core x86 machine (int8, LiteRT, 1 thread, 17 classes, 64 bands,
+tensor names stripped; ms per window at batch 1, interpreter invoke only):
+
+  window x units             fused KB / ms    unrolled KB / ms   unrolled, 2 frames a step
+  24 x 48                    27 / 0.41        89 / 0.053         72 / 0.034
+  32 x 48                    27 / 0.55        109 / 0.064        82 / 0.042 (default)
+  32 x 64                    39 / 0.73        122 / 0.085        100 / 0.053
+  40 x 48                    27 / 0.68        129 / 0.094        92 / 0.062
+
+A window every 2 hops is 50 windows per second of audio: fused 32x64 costs ~37 ms per second
+(RTF 0.037 for the model alone, over the 0.02 budget of the whole pipeline); the default costs
+~2 ms per second at batch 1 and ~1.3 ms batched (16 windows per invoke: ~0.025 ms a window).
+Stacking two frames per LSTM step loses no input (the step sees both frames) and halves the
+unrolled graph, whose size is mostly per-step op and tensor records, not weights.
+The normalization stays in the int8 graph (a MUL and an ADD): folding it into the LSTM's input
+kernel instead lowered float/int8 agreement from 98.5% to 97.3% on noisy synthetic windows.
+
+Folder contract (`melodypair train` writes, `melodypair quantize` reads), models/NAME/:
+  float/model.keras     the trained float model (Keras 3 or tf_keras per lstm_impl, .keras format)
+  train_config.json     {"name", "model": ModelConfig, "features": FeatureParams dict,
+                         "alphabet": [note names], "a4_hz", "training": {...}, "metrics": {...}}
+  calibration.npz       "windows" float32 (n, window_frames, n_bands): the representative data;
+                        optional "labels" int (n,); optional "eval_windows"/"eval_labels" for the
+                        parity check (else it uses "windows"/"labels")
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from melodypair.shared.alphabet import Alphabet
+from melodypair.shared.errors import MelodypairError, UsageError
+from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams
+
+LSTM_IMPLS = ("unrolled", "fused")
+FLOAT_DIR = "float"
+FLOAT_MODEL_FILE = "model.keras"
+TRAIN_CONFIG_FILE = "train_config.json"
+CALIBRATION_FILE = "calibration.npz"
+
+
+class ModelFolderError(MelodypairError):
+    """A training folder lacks a file quantize needs, or a file in it is unreadable."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and window geometry of a recognizer model."""
+
+    window_frames: int = 32  # 320 ms at a 10 ms hop
+    window_hop_frames: int = 2  # a window every 20 ms
+    label_frame: int = 16  # the window's label is the class of its centre frame
+    frames_per_step: int = 2  # frames stacked into one LSTM step
+    units: int = 48
+    lstm_impl: str = "unrolled"
+    dropout: float = 0.0  # before the Dense layer; training only
+    # Fixed input normalization (x + offset) * scale inside the model: log10 band powers sit
+    # around -5 +- 1.2 (floor -10), and unscaled they saturate the LSTM gates at initialization.
+    input_offset: float = 5.0
+    input_scale: float = 0.5
+    # L2 penalty on the LSTM's input and recurrent weights. It keeps the gate pre-activations
+    # small, and so their int8 grid fine: measured on 6-epoch models, float/int8 window
+    # agreement was 98.0% without, 98.6% at 1e-3 and 99.1% at 3e-3 (with slower learning).
+    l2: float = 2e-3
+
+    def __post_init__(self) -> None:
+        if self.lstm_impl not in LSTM_IMPLS:
+            raise UsageError(f"lstm_impl must be one of {', '.join(LSTM_IMPLS)}")
+        if self.window_frames < 1 or self.window_hop_frames < 1 or self.units < 1:
+            raise UsageError("window_frames, window_hop_frames and units must be positive")
+        if not 0 <= self.label_frame < self.window_frames:
+            raise UsageError("label_frame must lie inside the window (0 <= label_frame < frames)")
+        if self.frames_per_step < 1 or self.window_frames % self.frames_per_step:
+            raise UsageError("frames_per_step must divide window_frames")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError("dropout must be in [0, 1)")
+        if self.input_scale <= 0.0:
+            raise UsageError("input_scale must be positive")
+        if self.l2 < 0.0:
+            raise UsageError("l2 must not be negative")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise UsageError(f"unknown model config field(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Contents of train_config.json: what quantize needs to write the manifest."""
+
+    name: str
+    model: ModelConfig
+    features: dict = field(default_factory=DEFAULT_FEATURES.to_dict)
+    alphabet: tuple[str, ...] = Alphabet().names
+    a4_hz: float = 440.0
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        d["alphabet"] = list(self.alphabet)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        missing = [f.name for f in fields(cls) if f.name not in d]
+        if missing:
+            raise ModelFolderError(f"{TRAIN_CONFIG_FILE} lacks field(s) {', '.join(missing)}")
+        return cls(
+            name=str(d["name"]),
+            model=ModelConfig.from_dict(d["model"]),
+            features=dict(d["features"]),
+            alphabet=tuple(d["alphabet"]),
+            a4_hz=float(d["a4_hz"]),
+            training=dict(d["training"]),
+            metrics=dict(d["metrics"]),
+        )
+
+    @property
+    def alphabet_obj(self) -> Alphabet:
+        return Alphabet(self.alphabet, self.a4_hz)
+
+    @property
+    def feature_params(self) -> FeatureParams:
+        return FeatureParams.from_dict(self.features)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.alphabet) + 1
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Windows for the representative dataset and for the float/int8 parity check."""
+
+    windows: np.ndarray
+    labels: np.ndarray | None
+    eval_windows: np.ndarray
+    eval_labels: np.ndarray | None
+
+
+def keras_for(lstm_impl: str) -> ModuleType:
+    """The Keras that builds (and must train, save and load) models of this implementation."""
+    if lstm_impl == "fused":
+        import tf_keras
+
+        return tf_keras
+    import keras
+
+    return keras
+
+
+def build_model(
+    n_bands: int,
+    window_frames: int,
+    n_classes: int,
+    units: int = 48,
+    frames_per_step: int = 2,
+    lstm_impl: str = "unrolled",
+    dropout: float = 0.0,
+    input_offset: float = 5.0,
+    input_scale: float = 0.5,
+    l2: float = 0.0,
+    batch_size: int | None = None,
+) -> Any:
+    """An uncompiled Keras model: (batch, window_frames, n_bands) -> (batch, n_classes) softmax.
+
+    The input is feature frames as computed (no outside normalization): the model rescales them.
+    """
+    if lstm_impl not in LSTM_IMPLS:
+        raise UsageError(f"lstm_impl must be one of {', '.join(LSTM_IMPLS)}")
+    if window_frames % frames_per_step:
+        raise UsageError("frames_per_step must divide window_frames")
+    k = keras_for(lstm_impl)
+    inputs = k.Input(shape=(window_frames, n_bands), batch_size=batch_size, name="windows")
+    x = inputs
+    if (input_offset, input_scale) != (0.0, 1.0):
+        x = k.layers.Rescaling(input_scale, offset=input_offset * input_scale, name="normalize")(x)
+    if frames_per_step > 1:
+        x = k.layers.Reshape(
+            (window_frames // frames_per_step, frames_per_step * n_bands), name="stack_frames"
+        )(x)
+    reg = {}
+    if l2:
+        reg = {
+            "kernel_regularizer": k.regularizers.L2(l2),
+            "recurrent_regularizer": k.regularizers.L2(l2),
+        }
+    x = k.layers.LSTM(units, unroll=lstm_impl == "unrolled", name="lstm", **reg)(x)
+    if dropout:
+        x = k.layers.Dropout(dropout, name="dropout")(x)
+    outputs = k.layers.Dense(n_classes, activation="softmax", name="classes")(x)
+    return k.Model(inputs, outputs, name="melodypair_recognizer")
+
+
+def model_from_config(
+    config: ModelConfig, n_bands: int, n_classes: int, batch_size: int | None = None
+) -> Any:
+    return build_model(
+        n_bands,
+        config.window_frames,
+        n_classes,
+        units=config.units,
+        frames_per_step=config.frames_per_step,
+        lstm_impl=config.lstm_impl,
+        dropout=config.dropout,
+        l2=config.l2,
+        input_offset=config.input_offset,
+        input_scale=config.input_scale,
+        batch_size=batch_size,
+    )
+
+
+def is_tf_keras_model(model: Any) -> bool:
+    """True for a tf_keras (Keras 2) model, i.e. the fused-LSTM implementation."""
+    return any(c.__module__.split(".")[0] == "tf_keras" for c in type(model).__mro__)
+
+
+def save_float_model(folder: str | Path, model: Any) -> Path:
+    """Save the trained float model as folder/float/model.keras."""
+    path = Path(folder) / FLOAT_DIR / FLOAT_MODEL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return path
+
+
+def load_float_model(folder: str | Path, config: ModelConfig) -> Any:
+    """Load folder/float/model.keras with the Keras its lstm_impl needs."""
+    path = Path(folder) / FLOAT_DIR / FLOAT_MODEL_FILE
+    if not path.is_file():
+        raise ModelFolderError(f"{path} is missing; train the model first (melodypair train)")
+    try:
+        return keras_for(config.lstm_impl).models.load_model(path, compile=False)
+    except (ValueError, OSError, TypeError) as err:
+        raise ModelFolderError(f"cannot load {path}: {err}") from None
+
+
+def write_train_config(folder: str | Path, config: TrainConfig) -> Path:
+    path = Path(folder) / TRAIN_CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_train_config(folder: str | Path) -> TrainConfig:
+    path = Path(folder) / TRAIN_CONFIG_FILE
+    if not path.is_file():
+        raise ModelFolderError(f"{path} is missing; train the model first (melodypair train)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFolderError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise ModelFolderError(f"{path} is not a JSON object")
+    return TrainConfig.from_dict(raw)
+
+
+def save_calibration(
+    folder: str | Path,
+    windows: np.ndarray,
+    labels: np.ndarray | None = None,
+    eval_windows: np.ndarray | None = None,
+    eval_labels: np.ndarray | None = None,
+) -> Path:
+    """Write calibration.npz (see the module docstring for its keys)."""
+    arrays = {"windows": np.asarray(windows, np.float32)}
+    if labels is not None:
+        arrays["labels"] = np.asarray(labels, np.int64)
+    if eval_windows is not None:
+        arrays["eval_windows"] = np.asarray(eval_windows, np.float32)
+    if eval_labels is not None:
+        arrays["eval_labels"] = np.asarray(eval_labels, np.int64)
+    path = Path(folder) / CALIBRATION_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def load_calibration(folder: str | Path, window_frames: int, n_bands: int) -> Calibration:
+    """Read calibration.npz and check the window shapes against the model's."""
+    path = Path(folder) / CALIBRATION_FILE
+    if not path.is_file():
+        raise ModelFolderError(f"{path} is missing; train the model first (melodypair train)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError) as err:
+        raise ModelFolderError(f"cannot read {path}: {err}") from None
+    if "windows" not in arrays:
+        raise ModelFolderError(f"{path} has no 'windows' array")
+    windows = arrays["windows"].astype(np.float32)
+    eval_windows = arrays.get("eval_windows", windows).astype(np.float32)
+    labels = arrays.get("labels")
+    eval_labels = arrays.get("eval_labels", labels if "eval_windows" not in arrays else None)
+    for name, w, lab in (("windows", windows, labels), ("eval_windows", eval_windows, eval_labels)):
+        if w.ndim != 3 or w.shape[1:] != (window_frames, n_bands) or len(w) == 0:
+            raise ModelFolderError(
+                f"{path}: '{name}' has shape {w.shape}, the model takes "
+                f"(n >= 1, {window_frames}, {n_bands})"
+            )
+        if lab is not None and lab.shape != (len(w),):
+            raise ModelFolderError(f"{path}: labels for '{name}' do not match its window count")
+    return Calibration(windows, labels, eval_windows, eval_labels)

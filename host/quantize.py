@@ -1,0 +1,291 @@
+"""Full-integer int8 TFLite export of the float recognizer, its verification, and float/int8 parity.
+
+The converter only warns when it cannot lower a graph cleanly (e.g. Keras 3's rolled LSTM becomes
+a WHILE loop), so every export is verified from the flatbuffer itself: one subgraph, builtin ops
+only (no WHILE, no custom/Flex ops), int8 input and output, no float tensor anywhere. Tensor names
+are stripped: they take ~40% of an unrolled model's file and nothing reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from melodypair.host.model import (
+    is_tf_keras_model,
+    keras_for,
+    load_calibration,
+    load_float_model,
+    read_train_config,
+)
+from melodypair.shared.errors import MelodypairError
+from melodypair.shared.features import DEFAULT_FEATURES
+from melodypair.shared.inference import WindowClassifier
+from melodypair.shared.model_bundle import (
+    FORMAT_VERSION,
+    Manifest,
+    ModelBundle,
+    ModelBundleError,
+    classes_for,
+    save_bundle,
+)
+
+MIN_AGREEMENT = 0.99
+CONFIDENT_MARGIN = 0.1  # top-1 minus top-2 float posterior; below it, argmax is nearly a tie
+MAX_REPRESENTATIVE_WINDOWS = 500  # calibration beyond this barely moves the ranges, costs time
+FORBIDDEN_OPS = frozenset({"WHILE", "IF", "CALL_ONCE", "CUSTOM", "DELEGATE"})
+
+
+class ExportError(MelodypairError):
+    """The int8 conversion failed or produced a model the device must not run."""
+
+
+class ParityError(MelodypairError):
+    """The int8 model disagrees with the float model on too many windows."""
+
+
+@dataclass(frozen=True)
+class Int8Summary:
+    """What the verification found in an exported flatbuffer."""
+
+    ops: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Window-level agreement of the int8 model with the float model on the same windows."""
+
+    n_windows: int
+    agreement: float  # fraction of windows with the same argmax class
+    max_abs_diff: float  # largest posterior difference
+    mean_abs_diff: float
+    min_agreement: float
+    confident_agreement: float  # on windows whose float top class leads by >= CONFIDENT_MARGIN
+    confident_windows: int
+    float_accuracy: float | None = None  # against labels, when given
+    int8_accuracy: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def convert_int8(keras_model: Any, representative_windows: np.ndarray) -> bytes:
+    """Full-integer int8 TFLite bytes (int8 in/out, TFLITE_BUILTINS_INT8 only), names stripped."""
+    import tensorflow as tf
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    rep = _subsample(np.asarray(representative_windows, np.float32), MAX_REPRESENTATIVE_WINDOWS)
+    if rep.ndim != 3 or len(rep) == 0:
+        raise ExportError("the representative dataset needs at least one window (n, frames, bands)")
+    if is_tf_keras_model(keras_model):
+        # The fused LSTM converts only with a fixed batch of 1.
+        function = tf.function(lambda x: keras_model(x, training=False))
+        concrete = function.get_concrete_function(tf.TensorSpec([1, *rep.shape[1:]], tf.float32))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], keras_model)
+    else:  # Keras 3 goes through a SavedModel export, which keeps a free batch dimension
+        converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([w[None]] for w in rep)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    try:
+        # Keras 3's export prints on stdout, where a --json caller reads; send it to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            raw = converter.convert()
+    except Exception as err:  # the converter raises several unrelated types
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f"int8 conversion failed: {first}") from None
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(raw))
+    flatbuffer_utils.strip_strings(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def verify_int8(tflite_bytes: bytes) -> Int8Summary:
+    """Check a flatbuffer is a clean full-int8 model; raise ExportError saying what is wrong."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite_bytes))
+    if len(model.subgraphs) != 1:
+        raise ExportError(
+            f"the int8 model has {len(model.subgraphs)} subgraphs (a WHILE/IF body?); "
+            "use lstm_impl 'unrolled' or 'fused'"
+        )
+    graph = model.subgraphs[0]
+    names = []
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        if code.customCode:
+            raise ExportError(
+                f"the int8 model contains the custom op {code.customCode.decode(errors='replace')} "
+                "(Flex/select TF ops cannot run on the device)"
+            )
+        names.append(flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) or "?")
+    ops = tuple(sorted(set(names)))
+    bad = sorted(set(ops) & FORBIDDEN_OPS | ({"?"} & set(ops)))
+    if bad:
+        raise ExportError(f"the int8 model contains op(s) {', '.join(bad)}; it must not")
+    int8 = schema.TensorType.INT8
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        if len(indices) != 1 or graph.tensors[indices[0]].type != int8:
+            raise ExportError(f"the int8 model's {role} is not a single int8 tensor")
+    # Op intermediates (empty tensors that only carry LSTM scales) may be float; data may not.
+    used = {i for op in graph.operators for i in [*op.inputs, *op.outputs] if i >= 0}
+    floats = [i for i in used if graph.tensors[i].type == schema.TensorType.FLOAT32]
+    if floats:
+        raise ExportError(f"the int8 model still has {len(floats)} float32 tensor(s)")
+    inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    return Int8Summary(
+        ops=ops,
+        input_shape=tuple(int(v) for v in inp.shape),
+        output_shape=tuple(int(v) for v in out.shape),
+        size_bytes=len(tflite_bytes),
+    )
+
+
+def export_int8(
+    keras_model: Any,
+    representative_windows: np.ndarray,
+    out_dir: str | Path,
+    manifest_fields: dict,
+) -> ModelBundle:
+    """Convert, verify and save a bundle (model.tflite + manifest.json) in `out_dir`.
+
+    `manifest_fields` gives the Manifest fields that describe the model (name, alphabet, a4_hz,
+    sample_rate_hz, features, features_fingerprint, window_frames, window_hop_frames,
+    label_frame, classes, training, metrics); format_version, created, tool_versions and
+    tflite_sha256 are filled in here unless given.
+    """
+    tflite = convert_int8(keras_model, representative_windows)
+    summary = verify_int8(tflite)
+    values = {
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tool_versions": _tool_versions(keras_model),
+        "tflite_sha256": "",
+        **manifest_fields,
+    }
+    values["metrics"] = {
+        **values.get("metrics", {}),
+        "tflite_size_bytes": summary.size_bytes,
+        "tflite_ops": list(summary.ops),
+    }
+    try:
+        manifest = Manifest.from_dict(values)
+    except ModelBundleError as err:
+        raise ExportError(f"cannot write the manifest: {err}") from None
+    return save_bundle(out_dir, tflite, manifest)
+
+
+def parity_check(
+    keras_model: Any,
+    bundle: ModelBundle,
+    windows: np.ndarray,
+    labels: np.ndarray | None = None,
+    min_agreement: float = MIN_AGREEMENT,
+) -> ParityReport:
+    """Compare float and int8 posteriors window by window; ParityError below `min_agreement`."""
+    windows = np.asarray(windows, np.float32)
+    if len(windows) == 0:
+        raise ParityError("the parity check needs at least one window")
+    float_post = np.asarray(keras_model.predict(windows, batch_size=256, verbose=0), np.float32)
+    int8_post = WindowClassifier(bundle).predict(windows)
+    float_cls, int8_cls = float_post.argmax(axis=1), int8_post.argmax(axis=1)
+    diff = np.abs(float_post - int8_post)
+    top2 = np.sort(float_post, axis=1)[:, -2:]
+    confident = top2[:, 1] - top2[:, 0] >= CONFIDENT_MARGIN
+    same = float_cls == int8_cls
+    report = ParityReport(
+        n_windows=len(windows),
+        agreement=float(np.mean(same)),
+        max_abs_diff=float(diff.max()),
+        mean_abs_diff=float(diff.mean()),
+        min_agreement=float(min_agreement),
+        confident_agreement=float(np.mean(same[confident])) if confident.any() else 1.0,
+        confident_windows=int(confident.sum()),
+        float_accuracy=None if labels is None else float(np.mean(float_cls == labels)),
+        int8_accuracy=None if labels is None else float(np.mean(int8_cls == labels)),
+    )
+    if report.agreement < min_agreement:
+        raise ParityError(
+            f"the int8 model agrees with the float model on only {report.agreement:.2%} of "
+            f"{report.n_windows} windows (need {min_agreement:.0%}; "
+            f"{report.confident_agreement:.2%} where the float model is confident); check that "
+            "calibration.npz covers the real input range, or retrain"
+        )
+    return report
+
+
+def quantize_folder(
+    folder: str | Path, min_agreement: float = MIN_AGREEMENT
+) -> tuple[ModelBundle, ParityReport]:
+    """`melodypair quantize`: float/ + calibration.npz + train_config.json -> checked bundle.
+
+    The bundle is built in a temporary folder and only saved into `folder` when parity passes,
+    so a failed export never leaves a model.tflite that looks valid.
+    """
+    folder = Path(folder)
+    config = read_train_config(folder)
+    if config.features != DEFAULT_FEATURES.to_dict():
+        raise ModelBundleError(
+            f"{folder} was trained on other feature parameters than this code computes; "
+            "retrain the model or use a matching melodypair version"
+        )
+    features = config.feature_params
+    calibration = load_calibration(folder, config.model.window_frames, features.n_bands)
+    keras_model = load_float_model(folder, config.model)
+    fields = {
+        "name": config.name,
+        "alphabet": list(config.alphabet),
+        "a4_hz": config.a4_hz,
+        "sample_rate_hz": features.sample_rate_hz,
+        "features": features.to_dict(),
+        "features_fingerprint": features.fingerprint(),
+        "window_frames": config.model.window_frames,
+        "window_hop_frames": config.model.window_hop_frames,
+        "label_frame": config.model.label_frame,
+        "classes": list(classes_for(config.alphabet_obj)),
+        "training": {**config.training, "model": config.model.to_dict()},
+        "metrics": dict(config.metrics),
+    }
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".quantize-") as tmp:
+        staged = export_int8(keras_model, calibration.windows, tmp, fields)
+        report = parity_check(
+            keras_model, staged, calibration.eval_windows, calibration.eval_labels, min_agreement
+        )
+        tflite = staged.tflite_path.read_bytes()
+    manifest = staged.manifest
+    manifest = replace(manifest, metrics={**manifest.metrics, "int8_parity": report.to_dict()})
+    return save_bundle(folder, tflite, manifest), report
+
+
+def _subsample(windows: np.ndarray, limit: int) -> np.ndarray:
+    """At most `limit` windows spread evenly over the array (deterministic)."""
+    if len(windows) <= limit:
+        return windows
+    return windows[np.linspace(0, len(windows) - 1, limit).round().astype(int)]
+
+
+def _tool_versions(keras_model: Any) -> dict:
+    import tensorflow as tf
+
+    from melodypair import __version__
+
+    k = keras_for("fused" if is_tf_keras_model(keras_model) else "unrolled")
+    return {
+        "melodypair": __version__,
+        "tensorflow": tf.__version__,
+        "keras": f"{k.__name__} {k.__version__}",
+        "numpy": np.__version__,
+    }

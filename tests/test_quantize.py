@@ -1,0 +1,315 @@
+"""int8 export: conversion, flatbuffer verification, bundle, LiteRT inference, parity, the CLI.
+
+A tiny model is trained for a few seconds on easy synthetic windows (one of four band groups is
+loud -> that note, none -> silence), enough for a confident, non-trivial argmax.
+The module imports TensorFlow and trains, so it is marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from melodypair.cli import main
+from melodypair.host.model import (
+    ModelConfig,
+    TrainConfig,
+    keras_for,
+    model_from_config,
+    save_calibration,
+    save_float_model,
+    write_train_config,
+)
+from melodypair.host.quantize import (
+    ExportError,
+    ParityError,
+    convert_int8,
+    export_int8,
+    parity_check,
+    verify_int8,
+)
+from melodypair.shared.alphabet import Alphabet
+from melodypair.shared.features import DEFAULT_FEATURES
+from melodypair.shared.inference import WindowClassifier, load_interpreter
+from melodypair.shared.model_bundle import MODEL_FILE, classes_for, load_bundle
+
+pytestmark = pytest.mark.slow
+
+ALPHABET = Alphabet(("C5", "D5", "E5", "F5"))
+N_CLASSES = len(ALPHABET) + 1
+N_BANDS = DEFAULT_FEATURES.n_bands
+CONFIG = ModelConfig(window_frames=8, label_frame=4, frames_per_step=2, units=16)
+
+
+def easy_windows(n: int, seed: int, loud_db: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+    """Background log-power around -6; class c < 4 makes bands 10+12c..13+12c loud."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, N_CLASSES, n)
+    windows = rng.normal(-6.0, 0.5, (n, CONFIG.window_frames, N_BANDS)).astype(np.float32)
+    for i, c in enumerate(labels):
+        if c < len(ALPHABET):
+            windows[i, :, 10 + 12 * c : 14 + 12 * c] += loud_db
+    return windows, labels
+
+
+def train_tiny(config: ModelConfig, seed: int = 0):
+    k = keras_for(config.lstm_impl)
+    k.utils.set_random_seed(seed)
+    model = model_from_config(config, N_BANDS, N_CLASSES)
+    model.compile(optimizer=k.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    x, y = easy_windows(2000, seed)
+    model.fit(x, y, epochs=4, batch_size=64, verbose=0)
+    return model
+
+
+def manifest_fields(config: ModelConfig = CONFIG) -> dict:
+    f = DEFAULT_FEATURES
+    return {
+        "name": "tiny",
+        "alphabet": list(ALPHABET.names),
+        "a4_hz": ALPHABET.a4_hz,
+        "sample_rate_hz": f.sample_rate_hz,
+        "features": f.to_dict(),
+        "features_fingerprint": f.fingerprint(),
+        "window_frames": config.window_frames,
+        "window_hop_frames": config.window_hop_frames,
+        "label_frame": config.label_frame,
+        "classes": list(classes_for(ALPHABET)),
+        "training": {"model": config.to_dict()},
+        "metrics": {},
+    }
+
+
+@pytest.fixture(scope="module")
+def model():
+    return train_tiny(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return easy_windows(300, seed=1)[0]
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+    return easy_windows(1000, seed=2)
+
+
+@pytest.fixture(scope="module")
+def bundle(model, calibration, tmp_path_factory):
+    return export_int8(model, calibration, tmp_path_factory.mktemp("int8"), manifest_fields())
+
+
+def test_exported_bundle_loads_and_agrees_with_float(model, bundle, evaluation):
+    windows, labels = evaluation
+    loaded = load_bundle(bundle.path)
+    assert loaded.manifest == bundle.manifest
+    report = parity_check(model, loaded, windows, labels)
+    assert report.n_windows == len(windows)
+    assert report.agreement >= 0.99
+    assert report.confident_agreement >= 0.99
+    assert 0 < report.confident_windows <= report.n_windows
+    assert report.float_accuracy > 0.9  # the test data is learnable, so agreement means something
+    assert report.int8_accuracy > 0.9
+    float_post = model.predict(windows, verbose=0)
+    int8_post = WindowClassifier(loaded).predict(windows)
+    assert int8_post.dtype == np.float32 and int8_post.shape == (len(windows), N_CLASSES)
+    np.testing.assert_allclose(int8_post.sum(axis=1), 1.0, atol=0.05)
+    assert np.abs(float_post - int8_post).max() < 0.1
+
+
+def test_exported_model_is_clean_full_int8(bundle):
+    summary = verify_int8(bundle.tflite_path.read_bytes())
+    assert "WHILE" not in summary.ops and "FULLY_CONNECTED" in summary.ops
+    assert summary.input_shape == (1, CONFIG.window_frames, N_BANDS)
+    assert summary.output_shape == (1, N_CLASSES)
+    interpreter = load_interpreter(bundle.tflite_path)
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    assert bundle.manifest.metrics["tflite_ops"] == list(summary.ops)
+    assert bundle.manifest.metrics["tflite_size_bytes"] == bundle.size_bytes
+
+
+def test_batched_and_single_window_inference_agree(bundle, evaluation):
+    windows = evaluation[0][:37]  # 32 + 4 + 1: every batch size the classifier uses
+    batched = WindowClassifier(bundle).predict(windows)
+    single = WindowClassifier(bundle, max_batch=1).predict(windows)
+    np.testing.assert_array_equal(batched, single)
+    assert WindowClassifier(bundle).predict(windows[:0]).shape == (0, N_CLASSES)
+
+
+def test_classifier_rejects_windows_of_the_wrong_shape(bundle):
+    with pytest.raises(ValueError, match=r"\(n, 8, 64\)"):
+        WindowClassifier(bundle).predict(np.zeros((2, 9, N_BANDS), np.float32))
+
+
+def test_quantization_parameters_come_from_the_interpreter(model, bundle, calibration, tmp_path):
+    wide = export_int8(model, calibration * 2.0, tmp_path, manifest_fields())
+    narrow_c, wide_c = WindowClassifier(bundle), WindowClassifier(wide)
+    for classifier in (narrow_c, wide_c):
+        scale, zero_point = load_interpreter(classifier.bundle.tflite_path).get_input_details()[0][
+            "quantization"
+        ]
+        assert classifier.input_quant.scale == pytest.approx(scale)
+        assert classifier.input_quant.zero_point == zero_point
+    assert wide_c.input_quant.scale > 1.5 * narrow_c.input_quant.scale
+    windows = easy_windows(200, seed=3)[0]
+    agree = np.mean(narrow_c.predict(windows).argmax(1) == wide_c.predict(windows).argmax(1))
+    assert agree >= 0.99  # each classifier dequantizes with its own model's parameters
+
+
+def test_float_model_bundle_runs_and_matches_keras(model, tmp_path, evaluation):
+    import tensorflow as tf
+
+    from melodypair.shared.model_bundle import Manifest, save_bundle
+
+    tflite = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with pytest.raises(ExportError, match="int8"):
+        verify_int8(tflite)
+    manifest = Manifest.from_dict(
+        {
+            **manifest_fields(),
+            "format_version": 1,
+            "tflite_sha256": "",
+            "created": "now",
+            "tool_versions": {},
+        }
+    )
+    classifier = WindowClassifier(save_bundle(tmp_path, tflite, manifest))
+    assert not classifier.input_quant.is_quantized and classifier.max_batch > 1
+    windows = evaluation[0][:50]
+    np.testing.assert_allclose(
+        classifier.predict(windows), model.predict(windows, verbose=0), atol=1e-5
+    )
+
+
+def test_rolled_keras3_lstm_is_refused(calibration, tmp_path):
+    import keras
+
+    rolled = keras.Sequential(
+        [
+            keras.Input((CONFIG.window_frames, N_BANDS)),
+            keras.layers.LSTM(8),
+            keras.layers.Dense(N_CLASSES, activation="softmax"),
+        ]
+    )
+    with pytest.raises(ExportError):
+        export_int8(rolled, calibration, tmp_path, manifest_fields())
+    assert not (tmp_path / MODEL_FILE).exists()
+
+
+def test_bad_calibration_fails_parity_loudly(model, tmp_path, evaluation):
+    background_only = np.full((50, CONFIG.window_frames, N_BANDS), -6.0, np.float32)
+    bad = export_int8(model, background_only, tmp_path, manifest_fields())
+    with pytest.raises(ParityError, match="agrees with the float model on only"):
+        parity_check(model, bad, *evaluation)
+
+
+def test_convert_refuses_an_empty_representative_set(model):
+    with pytest.raises(ExportError, match="at least one window"):
+        convert_int8(model, np.zeros((0, CONFIG.window_frames, N_BANDS), np.float32))
+
+
+def test_decoding_side_runs_the_bundle_without_tensorflow(bundle, evaluation):
+    windows = evaluation[0][:20]
+    np.save(bundle.path / "windows.npy", windows)
+    code = (
+        "import sys, numpy as np\n"
+        "from melodypair.shared.model_bundle import load_bundle\n"
+        "from melodypair.shared.inference import WindowClassifier\n"
+        f"b = load_bundle({str(bundle.path)!r})\n"
+        f"p = WindowClassifier(b).predict(np.load({str(bundle.path / 'windows.npy')!r}))\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "print(' '.join(map(str, p.argmax(1))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    expected = WindowClassifier(bundle).predict(windows).argmax(1)
+    assert result.stdout.split() == [str(c) for c in expected]
+
+
+def test_fused_lstm_exports_with_batch_one(calibration, evaluation, tmp_path):
+    # Without in-model normalization: int8 conversion of the fused LSTM behind a non-zero offset
+    # breaks it (see host/model.py).
+    config = ModelConfig(
+        window_frames=8,
+        label_frame=4,
+        frames_per_step=2,
+        units=16,
+        lstm_impl="fused",
+        input_offset=0.0,
+        input_scale=1.0,
+    )
+    fused = train_tiny(config)
+    bundle = export_int8(fused, calibration, tmp_path, manifest_fields(config))
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in bundle.manifest.metrics["tflite_ops"]
+    classifier = WindowClassifier(bundle)
+    assert classifier.max_batch == 1
+    report = parity_check(fused, bundle, *evaluation)
+    assert report.agreement >= 0.99 and report.int8_accuracy > 0.9
+    assert classifier.predict(evaluation[0][:3]).shape == (3, N_CLASSES)
+
+
+def write_training_folder(folder, model, calibration, evaluation, config=CONFIG, **changes):
+    save_float_model(folder, model)
+    save_calibration(folder, calibration, None, *evaluation)
+    train_config = TrainConfig(
+        name="tiny",
+        model=config,
+        alphabet=ALPHABET.names,
+        training={"seed": 0},
+        metrics={"val_window_accuracy": 0.95},
+        **changes,
+    )
+    write_train_config(folder, train_config)
+
+
+def test_quantize_cli_writes_a_checked_bundle(model, calibration, evaluation, tmp_path, capsys):
+    folder = tmp_path / "tiny"
+    write_training_folder(folder, model, calibration, evaluation)
+    assert main(["quantize", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    bundle = load_bundle(folder)
+    assert info["tflite_sha256"] == bundle.manifest.tflite_sha256
+    assert info["parity"]["agreement"] >= 0.99
+    m = bundle.manifest
+    assert m.metrics["int8_parity"]["n_windows"] == len(evaluation[0])
+    assert m.metrics["val_window_accuracy"] == 0.95
+    assert m.training == {"seed": 0, "model": CONFIG.to_dict()}
+    assert (m.window_frames, m.window_hop_frames, m.label_frame) == (8, 2, 4)
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_quantize_cli_fails_in_one_line_and_writes_nothing(
+    model, calibration, evaluation, tmp_path, capsys
+):
+    folder = tmp_path / "tiny"
+    write_training_folder(folder, model, calibration, evaluation)
+    (folder / "calibration.npz").unlink()
+    assert main(["quantize", str(folder)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "calibration.npz is missing" in err
+    assert not (folder / MODEL_FILE).exists()
+
+
+def test_quantize_cli_refuses_other_features(model, calibration, evaluation, tmp_path, capsys):
+    folder = tmp_path / "tiny"
+    other = {**DEFAULT_FEATURES.to_dict(), "n_bands": 48}
+    write_training_folder(folder, model, calibration, evaluation, features=other)
+    assert main(["quantize", str(folder)]) == 1
+    assert "other feature parameters" in capsys.readouterr().err
+    assert not (folder / MODEL_FILE).exists()
+
+
+def test_quantize_cli_fails_parity_and_writes_nothing(model, evaluation, tmp_path, capsys):
+    folder = tmp_path / "tiny"
+    background_only = np.full((50, CONFIG.window_frames, N_BANDS), -6.0, np.float32)
+    write_training_folder(folder, model, background_only, evaluation)
+    assert main(["quantize", str(folder)]) == 1
+    assert "agrees with the float model on only" in capsys.readouterr().err
+    assert not (folder / MODEL_FILE).exists()
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
