@@ -24,6 +24,8 @@ from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet
 from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams, compute_features
 from melodypair.shared.synth import TIMBRE_NAMES, Envelope, SynthParams, Timbre, render_notes
 
+# Bump when the generator changes in a way DataConfig does not show (it keys the data cache).
+DATA_VERSION = 1
 HELD_OUT_TIMBRES: tuple[str, ...] = ("vibrato",)
 HELD_OUT_NOISES: tuple[str, ...] = ("transient",)
 DEVICE_RATES_HZ: tuple[int, ...] = (8000, 11025, 16000, 22050, 32000, 44100, 48000)
@@ -37,11 +39,12 @@ class DataConfig:
     noises: tuple[str, ...] = tuple(n for n in augment.NOISES if n not in HELD_OUT_NOISES)
     rates_hz: tuple[int, ...] = DEVICE_RATES_HZ
     notes: tuple[int, int] = (3, 14)
-    repeat_prob: float = 0.3  # chance a note repeats the previous one
+    repeat_prob: float = 0.35  # chance a note repeats the previous one (the hard case)
     tone_ms: tuple[float, float] = (100.0, 400.0)
     rest_ms: tuple[float, float] = (0.0, 150.0)
     min_repeat_rest_ms: float = 25.0  # a repeat needs some gap to be two notes at all
-    pairing_rhythm_prob: float = 0.3  # examples in the exact pairing rhythm (160 ms + 40 ms)
+    pairing_rhythm_prob: float = 0.5  # examples in the pairing rhythm (160 ms + 40 ms) ...
+    pairing_tempo_jitter: float = 0.15  # ... played up to this much faster or slower
     detune_cents: float = 30.0  # +- (per recording), plus +-5 cents per note
     level_dbfs: tuple[float, float] = (-45.0, -3.0)
     lead_ms: tuple[float, float] = (50.0, 1200.0)
@@ -132,8 +135,9 @@ def make_example(
     tail = int(rng.uniform(*cfg.tail_ms) * rate / 1000)
     if symbols:
         if rng.random() < cfg.pairing_rhythm_prob:
-            tones = np.full(len(symbols), 160.0) * rng.uniform(0.85, 1.15)
-            rests = np.full(len(symbols), 40.0) * rng.uniform(0.85, 1.15)
+            jitter = cfg.pairing_tempo_jitter
+            tones = np.full(len(symbols), 160.0) * rng.uniform(1 - jitter, 1 + jitter)
+            rests = np.full(len(symbols), 40.0) * rng.uniform(1 - jitter, 1 + jitter)
         else:
             tones = rng.uniform(*cfg.tone_ms, size=len(symbols))
             rests = rng.uniform(*cfg.rest_ms, size=len(symbols))
@@ -263,6 +267,14 @@ def make_examples(
 
 
 @dataclass(frozen=True, eq=False)
+class FrameExample:
+    """Just what training needs of a recording: its feature frames and their labels."""
+
+    frames: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class WindowSet:
     """Windows of feature frames and the label of each (at `label_frame` inside the window).
 
@@ -285,7 +297,10 @@ class WindowSet:
 
 
 def windows_of(
-    examples: list[Example], window_frames: int, hop_frames: int, label_frame: int
+    examples: list[Example] | list[FrameExample],
+    window_frames: int,
+    hop_frames: int,
+    label_frame: int,
 ) -> WindowSet:
     """Every window (stepping `hop_frames`) that fits inside one recording."""
     frames, starts, labels = [], [], []

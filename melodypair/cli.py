@@ -20,6 +20,10 @@ COMMAND_MODULES = (
     "melodypair.shared.cli_melody",
     "melodypair.shared.cli_pair",
     "melodypair.shared.cli_synth",
+    "melodypair.shared.cli_decode",
+    "melodypair.host.cli_train",
+    "melodypair.device.cli_device",
+    "melodypair.host.cli_model",
 )
 
 

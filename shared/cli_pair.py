@@ -74,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print one JSON object as the last line: status, fingerprint, key_id, peer, "
         "reason (on failure), elapsed_ms (of the exchange, from the moment the link was open)",
     )
+    pair.add_argument(
+        "--model", metavar="DIR", help="recognizer model for --wav/--listen (default: shipped)"
+    )
     pair.set_defaults(func=_pair)
 
     keys = subparsers.add_parser(
@@ -135,7 +138,7 @@ def _pair(args: argparse.Namespace) -> int:
             if password.corrected:
                 print(f"corrected {password.corrected} wrong note(s) in the melody")
         elif args.wav is not None:
-            password = melody_from_wav(args.wav)
+            password = melody_from_wav(args.wav, args.model)
         else:
             password = melody_from_microphone()
         store = KeyStore(resolve_store_dir(args.store))

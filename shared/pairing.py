@@ -101,9 +101,30 @@ class Password:
         return secret
 
 
-def melody_from_wav(path: str) -> Password:
-    """Transcribe a recorded melody; filled in by the note recognizer (issue 4)."""
-    raise RecognizerMissing("--wav needs the note recognizer (issue 4), not built yet")
+def password_from_melodies(found: list, alphabet_size: int, now_ms: int, source: str) -> Password:
+    """The password of the one pairing melody the decoder found; refuses none or several."""
+    if not found:
+        raise InvalidMelody(f"no pairing melody heard in {source}; play the melody again")
+    secrets = {m.result.melody.secret for m in found}
+    if len(secrets) > 1:
+        raise InvalidMelody(
+            f"{source} holds {len(secrets)} different pairing melodies; play just one"
+        )
+    best = min(found, key=lambda m: m.result.corrected)
+    return Password(best.result.melody.data, alphabet_size, now_ms, best.result.corrected)
+
+
+def melody_from_wav(path: str, model_dir: str | None = None) -> Password:
+    """Transcribe the pairing melody recorded in a WAV file with the note recognizer."""
+    from melodypair.shared.audio_io import read_wav
+    from melodypair.shared.decoder import decode_audio, load_default_bundle
+
+    bundle = load_default_bundle(model_dir)
+    audio, rate = read_wav(path)
+    out = decode_audio(audio, rate, bundle)
+    return password_from_melodies(
+        out.melodies, len(bundle.alphabet), int(time.monotonic() * 1000), path
+    )
 
 
 def melody_from_microphone() -> Password:

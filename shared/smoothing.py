@@ -84,6 +84,11 @@ class NoteSmoother:
         self._prev_state = 0
         self._open: list | None = None  # [note, first_window, sum_conf, n] of the running note
 
+    @property
+    def committed_windows(self) -> int:
+        """How many windows have been decided (the rest may still change)."""
+        return self._committed
+
     def process(self, posteriors: np.ndarray) -> list[Segment]:
         """Feed window posteriors (rows sum to 1); return the notes whose end got decided."""
         out: list[Segment] = []

@@ -274,12 +274,9 @@ def test_nobody_on_the_other_end(tmp_path, free_port, socat_pty_pair):
 
 @pytest.mark.parametrize(
     "source, words",
-    [
-        (("--wav", "melody.wav"), "--wav needs the note recognizer (issue 4), not built yet"),
-        (("--listen",), "--listen needs the note recognizer (issue 4), not built yet"),
-    ],
+    [(("--listen",), "--listen needs the note recognizer (issue 4), not built yet")],
 )
-def test_wav_and_listen_say_the_recognizer_is_missing(tmp_path, source, words):
+def test_listen_says_the_recognizer_is_missing(tmp_path, source, words):
     result = cli("pair", "--link", "loop://", *source, "--store", str(tmp_path), "--json")
     assert result.returncode == 1
     assert words in result.stderr

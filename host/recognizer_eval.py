@@ -1,0 +1,197 @@
+"""How well the recognizer hears pairing melodies, per condition, beside the rule-based peer.
+
+Each trial: a fresh pairing melody in the pairing rhythm, through a room, a microphone and noise
+at a given SNR (the project's one SNR definition, see host/augment.py), drawn from the evaluation
+distribution (another seed, and timbres/noises never used in training). Both decoders hear the
+same audio, and both go through the same melody finder, so their figures compare directly:
+  melody_exact     all notes heard exactly as played
+  pairing_success  the melody finder recovered the played secret (after correction)
+  wrong_melody     the finder accepted a melody with another secret (pairing would then fail)
+  note_error_rate  edit distance between heard and played notes / notes played
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from melodypair.host import dataset
+from melodypair.host.baselines import stft_peaks
+from melodypair.shared.melody_code import MelodyCode
+from melodypair.shared.melody_finder import MelodyFinder
+
+DEFAULT_NOISES = ("white", "pink", "babble")
+DEFAULT_SNRS_DB = (20.0, 10.0, 5.0, 0.0, -5.0)
+DEFAULT_ROOMS = (("dry", 0.0), ("reverb", 0.5))
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    decoder: str
+    noise: str
+    snr_db: float
+    room: str
+    timbre: str
+    exact: bool
+    paired: bool
+    wrong_melody: bool
+    note_errors: int
+    notes_played: int
+    corrected: int
+    decode_seconds: float
+    audio_seconds: float
+
+
+def _finder_verdict(symbols: list[int], secret: int, heard) -> tuple[bool, bool, int]:
+    finder = MelodyFinder(MelodyCode())
+    found = finder.process(heard, decided_until_sample=0) + finder.flush()
+    if not found:
+        return False, False, 0
+    best = min(found, key=lambda m: m.result.corrected)
+    ok = best.result.melody.secret == secret
+    return ok, not ok, best.result.corrected
+
+
+def _trials(args) -> list[TrialResult]:
+    seed, noise, snr_db, room, rt60_s, count, model_dir = args
+    from melodypair.shared.decoder import decode_audio, load_default_bundle
+
+    bundle = load_default_bundle(model_dir)
+    rng = np.random.default_rng(seed)
+    cfg = replace(
+        dataset.eval_config(),
+        pairing_rhythm_prob=1.0,
+        pairing_tempo_jitter=0.0,
+        interferer_prob=0.0,
+        empty_prob=0.0,
+        lead_ms=(300.0, 1000.0),
+        tail_ms=(300.0, 1000.0),
+    )
+    code = MelodyCode()
+    out = []
+    for _ in range(count):
+        melody = code.new()
+        condition = dataset.Condition(
+            timbre=str(rng.choice(cfg.timbres)),
+            rate_hz=int(rng.choice(cfg.rates_hz)),
+            noise=noise,
+            snr_db=snr_db,
+            rt60_s=rt60_s if rt60_s == 0 else float(rng.uniform(0.8, 1.2) * rt60_s),
+            level_dbfs=float(rng.uniform(-30.0, -6.0)),
+        )
+        ex = dataset.make_example(rng, cfg, symbols=list(melody.notes), condition=condition)
+        seconds = ex.audio.size / 16000
+        for name in ("learned", "stft"):
+            started = time.process_time()
+            if name == "learned":
+                heard = decode_audio(ex.audio, 16000, bundle).notes
+            else:
+                heard = stft_peaks.decode(ex.audio)
+            spent = time.process_time() - started
+            symbols = [h.symbol for h in heard]
+            paired, wrong, corrected = _finder_verdict(symbols, melody.secret, heard)
+            out.append(
+                TrialResult(
+                    decoder=name,
+                    noise=noise,
+                    snr_db=snr_db,
+                    room=room,
+                    timbre=condition.timbre,
+                    exact=symbols == list(melody.notes),
+                    paired=paired,
+                    wrong_melody=wrong,
+                    note_errors=stft_peaks.note_sequence_errors(symbols, list(melody.notes)),
+                    notes_played=len(melody.notes),
+                    corrected=corrected,
+                    decode_seconds=spent,
+                    audio_seconds=seconds,
+                )
+            )
+    return out
+
+
+def run(
+    trials_per_condition: int = 20,
+    seed: int = 20261122,
+    noises=DEFAULT_NOISES,
+    snrs_db=DEFAULT_SNRS_DB,
+    rooms=DEFAULT_ROOMS,
+    model_dir: str | None = None,
+    workers: int = 2,
+    progress: bool = True,
+) -> list[dict]:
+    """Rows of per-condition figures for both decoders."""
+    from tqdm import tqdm
+
+    tasks = []
+    for i, (noise, snr, (room, rt60)) in enumerate(
+        (n, s, r) for n in noises for s in snrs_db for r in rooms
+    ):
+        tasks.append((seed + i, noise, snr, room, rt60, trials_per_condition, model_dir))
+    results: list[TrialResult] = []
+    with ProcessPoolExecutor(workers) as pool:
+        for batch in tqdm(
+            pool.map(_trials, tasks), total=len(tasks), desc="conditions", disable=not progress
+        ):
+            results.extend(batch)
+    return summarize(results)
+
+
+def summarize(results: list[TrialResult]) -> list[dict]:
+    rows = []
+    keys = sorted(
+        {(r.decoder, r.noise, r.snr_db, r.room) for r in results},
+        key=lambda k: (k[0], k[1], -k[2], k[3]),
+    )
+    for decoder, noise, snr, room in keys:
+        group = [
+            r
+            for r in results
+            if (r.decoder, r.noise, r.snr_db, r.room) == (decoder, noise, snr, room)
+        ]
+        n = len(group)
+        rows.append(
+            {
+                "decoder": decoder,
+                "noise": noise,
+                "snr_db": snr,
+                "room": room,
+                "trials": n,
+                "melody_exact": sum(r.exact for r in group) / n,
+                "pairing_success": sum(r.paired for r in group) / n,
+                "wrong_melody": sum(r.wrong_melody for r in group) / n,
+                "note_error_rate": sum(r.note_errors for r in group)
+                / sum(r.notes_played for r in group),
+                "rtf": sum(r.decode_seconds for r in group) / sum(r.audio_seconds for r in group),
+            }
+        )
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Learned vs rule-based, side by side, one line per condition."""
+    by_key = {(r["decoder"], r["noise"], r["snr_db"], r["room"]): r for r in rows}
+    conditions = sorted(
+        {(r["noise"], r["snr_db"], r["room"]) for r in rows}, key=lambda k: (k[0], k[2], -k[1])
+    )
+    lines = [
+        "| noise | room | SNR dB | learned exact | learned paired | STFT exact | STFT paired |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for noise, snr, room in conditions:
+        a = by_key.get(("learned", noise, snr, room))
+        b = by_key.get(("stft", noise, snr, room))
+        if a and b:
+            lines.append(
+                f"| {noise} | {room} | {snr:g} | {a['melody_exact']:.0%} | "
+                f"{a['pairing_success']:.0%} | {b['melody_exact']:.0%} | "
+                f"{b['pairing_success']:.0%} |"
+            )
+    return "\n".join(lines)
+
+
+def as_dicts(results: list[TrialResult]) -> list[dict]:
+    return [asdict(r) for r in results]

@@ -1,0 +1,261 @@
+"""`melodypair train`: generate data, train the window LSTM, save the float model and a report.
+
+The output folder is the contract with `melodypair quantize` (see host/model.py):
+  float/model.keras      the trained Keras model
+  calibration.npz        representative windows (int8 calibration), held-out windows (parity)
+  train_config.json      model config, training params, data config, features, alphabet
+  report/                history.png, confusion.png, report.json (per-class accuracy, confusion)
+Reproducible: the seed fixes the data, the initial weights and the batch order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from melodypair.host.model import (
+    ModelConfig,
+    TrainConfig,
+    keras_for,
+    model_from_config,
+    save_calibration,
+    save_float_model,
+    write_train_config,
+)
+from melodypair.shared.alphabet import DEFAULT_ALPHABET
+from melodypair.shared.errors import UsageError
+from melodypair.shared.features import DEFAULT_FEATURES
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """How a model is trained (the architecture is `ModelConfig`); with the seed, reproducible."""
+
+    seed: int = 1
+    train_recordings: int = 2500
+    val_recordings: int = 200
+    train_hop_frames: int = 3  # stride when cutting training windows (neighbours are redundant)
+    batch_size: int = 256
+    max_epochs: int = 40
+    patience: int = 4
+    min_delta: float = 0.002  # a smaller validation-loss gain does not count as progress
+    learning_rate: float = 2e-3
+    time_budget_min: float = 22.0  # training stops after the epoch that runs past this
+    calibration_windows: int = 1000
+    parity_windows: int = 4000
+
+
+def load_config(path: Path | None) -> tuple[TrainingParams, ModelConfig]:
+    """Training params and model config from a TOML file with [training] and [model] tables."""
+    if path is None:
+        return TrainingParams(), ModelConfig()
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise UsageError(f"cannot read training config {path}: {err}") from err
+    unknown_tables = set(data) - {"training", "model"}
+    if unknown_tables:
+        raise UsageError(
+            f"{path}: unknown table(s) {', '.join(sorted(unknown_tables))}; "
+            "use [training] and [model]"
+        )
+    parts = []
+    for table, cls in (("training", TrainingParams), ("model", ModelConfig)):
+        values = data.get(table, {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise UsageError(
+                f"{path}: unknown setting(s) [{table}] {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        try:
+            parts.append(replace(cls(), **values))
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"{path}: [{table}] {err}") from err
+    return parts[0], parts[1]
+
+
+def cache_dir() -> Path:
+    """Where generated training data is kept between runs ($XDG_CACHE_HOME/melodypair/data)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "melodypair" / "data"
+
+
+def cached_examples(count: int, seed: int, data_cfg, progress: bool = True) -> list:
+    """`dataset.make_examples`, kept on disk under a key of everything that determines it.
+
+    Only frames and labels are kept (not the audio): that is all training needs.
+    """
+    from melodypair.host import dataset
+
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                count,
+                seed,
+                data_cfg.to_dict(),
+                DEFAULT_FEATURES.fingerprint(),
+                list(DEFAULT_ALPHABET.names),
+                dataset.DATA_VERSION,
+            ],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+    path = cache_dir() / f"{key}.npz"
+    if path.exists():
+        with np.load(path) as z:  # each z[...] reads the whole array: read each once
+            frames, labels, lengths = z["frames"], z["labels"], z["lengths"]
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        return [
+            dataset.FrameExample(frames[a:b], labels[a:b]) for a, b in itertools.pairwise(bounds)
+        ]
+    examples = dataset.make_examples(count, seed, data_cfg, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        frames=np.concatenate([e.frames for e in examples]),
+        labels=np.concatenate([e.labels for e in examples]),
+        lengths=np.array([len(e.frames) for e in examples]),
+    )
+    os.replace(tmp, path)
+    return [dataset.FrameExample(e.frames, e.labels) for e in examples]
+
+
+def train(
+    params: TrainingParams, model_cfg: ModelConfig, out_dir: Path, progress: bool = True
+) -> dict:
+    """Train one model into `out_dir` (what `melodypair quantize` reads); returns the report."""
+    from melodypair.host import dataset
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    data_cfg = dataset.DataConfig()
+    m = model_cfg
+    train_ex = cached_examples(params.train_recordings, params.seed, data_cfg, progress)
+    val_ex = cached_examples(params.val_recordings, params.seed + 1000, data_cfg, progress)
+    train_ws = dataset.windows_of(train_ex, m.window_frames, params.train_hop_frames, m.label_frame)
+    val_ws = dataset.windows_of(val_ex, m.window_frames, m.window_hop_frames, m.label_frame)
+    x_train, y_train = train_ws.take(np.arange(len(train_ws)))
+    x_val, y_val = val_ws.take(np.arange(len(val_ws)))
+    n_classes = len(DEFAULT_ALPHABET) + 1
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    k = keras_for(m.lstm_impl)
+    k.utils.set_random_seed(params.seed)
+    model = model_from_config(m, DEFAULT_FEATURES.n_bands, n_classes)
+    model.compile(
+        optimizer=k.optimizers.Adam(params.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    deadline = started + 60.0 * params.time_budget_min
+
+    class _Budget(k.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() > deadline:
+                self.model.stop_training = True
+
+    history = model.fit(
+        x_train,
+        y_train,
+        batch_size=params.batch_size,
+        epochs=params.max_epochs,
+        validation_data=(x_val, y_val),
+        verbose=2 if progress else 0,
+        callbacks=[
+            k.callbacks.EarlyStopping(
+                patience=params.patience,
+                min_delta=params.min_delta,
+                restore_best_weights=True,
+                monitor="val_loss",
+            ),
+            k.callbacks.ReduceLROnPlateau(patience=2, factor=0.5, monitor="val_loss"),
+            _Budget(),
+        ],
+        shuffle=True,
+    )
+    save_float_model(out_dir, model)
+    rng = np.random.default_rng(params.seed)
+    calib = rng.choice(len(x_train), params.calibration_windows, replace=False)
+    parity = rng.choice(len(x_val), min(params.parity_windows, len(x_val)), replace=False)
+    save_calibration(out_dir, x_train[calib], y_train[calib], x_val[parity], y_val[parity])
+
+    pred = np.argmax(model.predict(x_val, batch_size=1024, verbose=0), axis=1)
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (y_val.astype(np.int64), pred), 1)
+    per_class = (np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)).tolist()
+    classes = [*DEFAULT_ALPHABET.names, "_"]
+    report = {
+        "val_window_accuracy": float(np.mean(pred == y_val)),
+        "per_class_accuracy": dict(zip(classes, per_class, strict=True)),
+        "confusion": confusion.tolist(),
+        "classes": classes,
+        "epochs": len(history.history["loss"]),
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "train_windows": len(train_ws),
+        "val_windows": len(val_ws),
+        "train_seconds": round(time.monotonic() - started, 1),
+    }
+    write_train_config(
+        out_dir,
+        TrainConfig(
+            name=out_dir.name,
+            model=m,
+            features=DEFAULT_FEATURES.to_dict(),
+            alphabet=DEFAULT_ALPHABET.names,
+            a4_hz=DEFAULT_ALPHABET.a4_hz,
+            training={"params": asdict(params), "data": data_cfg.to_dict()},
+            metrics={
+                "val_window_accuracy": report["val_window_accuracy"],
+                "epochs": report["epochs"],
+                "train_seconds": report["train_seconds"],
+            },
+        ),
+    )
+    _write_report(out_dir / "report", report)
+    return report
+
+
+def _write_report(folder: Path, report: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(report, indent=2))
+    hist = report["history"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].plot(hist["loss"], label="train")
+    axes[0].plot(hist["val_loss"], label="validation")
+    axes[0].set(title="loss", xlabel="epoch")
+    axes[0].legend()
+    axes[1].plot(hist["accuracy"], label="train")
+    axes[1].plot(hist["val_accuracy"], label="validation")
+    axes[1].set(title="window accuracy", xlabel="epoch")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(folder / "history.png", dpi=100)
+    plt.close(fig)
+    conf = np.array(report["confusion"], dtype=np.float64)
+    conf /= np.maximum(conf.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(conf, cmap="viridis", vmin=0, vmax=1)
+    ticks = range(len(report["classes"]))
+    ax.set_xticks(ticks, report["classes"], rotation=90)
+    ax.set_yticks(ticks, report["classes"])
+    ax.set(xlabel="predicted", ylabel="true", title="validation windows (row-normalized)")
+    fig.colorbar(im)
+    fig.tight_layout()
+    fig.savefig(folder / "confusion.png", dpi=100)
+    plt.close(fig)

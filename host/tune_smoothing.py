@@ -1,0 +1,85 @@
+"""Tune the posterior smoother on validation recordings and store the choice in the manifest.
+
+The int8 model's posteriors are computed once per validation window; each candidate
+`SmoothingParams` then turns them into notes, scored by edit distance against the true note
+sequence (runs of labelled frames). The best parameters go into manifest.metrics["smoothing"],
+which the decoder reads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from melodypair.host.baselines.stft_peaks import note_sequence_errors
+from melodypair.shared.inference import WindowClassifier, frame_windows
+from melodypair.shared.model_bundle import MODEL_FILE, ModelBundle, load_bundle, save_bundle
+from melodypair.shared.smoothing import NoteSmoother, SmoothingParams
+
+# An onset costs log(p_note_on / n_notes): a re-attack after a 2-window rest must be cheap
+# enough for two confident silence windows to pay for it, so large values are in the grid.
+GRID = {
+    "min_note_windows": [2, 3],
+    "p_note_on": [0.05, 0.2, 0.5, 0.8],
+    "p_note_off": [0.1, 0.3, 0.5],
+    "p_note_change": [0.01, 0.05],
+}
+
+
+def true_notes(labels: np.ndarray, silence: int) -> list[int]:
+    """The played note sequence: one entry per run of equal non-silence frame labels."""
+    notes, prev = [], silence
+    for lab in labels.tolist():
+        if lab != prev and lab != silence:
+            notes.append(lab)
+        prev = lab
+    return notes
+
+
+def tune(bundle: ModelBundle, examples, grid: dict | None = None) -> tuple[SmoothingParams, dict]:
+    """Best smoothing for `examples` (FrameExample-like: frames, labels); returns it and scores."""
+    m = bundle.manifest
+    classifier = WindowClassifier(bundle)
+    silence = m.silence_index
+    cases = []
+    silent_frame = np.log10(bundle.feature_params.log_floor)  # what digital silence gives
+    for ex in examples:
+        n_bands = ex.frames.shape[1]
+        pad = np.full((m.label_frame, n_bands), silent_frame, np.float32)
+        tail = np.full((m.window_frames - m.label_frame, n_bands), silent_frame, np.float32)
+        frames = np.concatenate([pad, ex.frames, tail])  # as the decoder pads a stream
+        windows = frame_windows(frames, m.window_frames, m.window_hop_frames).windows
+        cases.append((classifier.predict(windows), true_notes(ex.labels, silence)))
+    grid = grid or GRID
+    keys = list(grid)
+    scores = {}
+    best, best_err = SmoothingParams(), None
+    for values in itertools.product(*(grid[k] for k in keys)):
+        params = replace(SmoothingParams(), **dict(zip(keys, values, strict=True)))
+        smoother = NoteSmoother(silence, params)
+        errors = 0
+        for post, truth in cases:
+            smoother.reset()
+            segs = smoother.process(post) + smoother.flush()
+            errors += note_sequence_errors([s.note for s in segs], truth)
+        scores[str(values)] = errors
+        if best_err is None or errors < best_err:
+            best, best_err = params, errors
+    total = sum(len(t) for _, t in cases)
+    return best, {"note_error_rate": best_err / max(total, 1), "notes": total}
+
+
+def store(folder: Path, params: SmoothingParams, summary: dict) -> ModelBundle:
+    """Rewrite the manifest with the tuned smoothing (the model file is unchanged)."""
+    bundle = load_bundle(folder)
+    metrics = {
+        **bundle.manifest.metrics,
+        "smoothing": params.to_dict(),
+        "smoothing_validation": summary,
+    }
+    return save_bundle(
+        folder, (Path(folder) / MODEL_FILE).read_bytes(), replace(bundle.manifest, metrics=metrics)
+    )
