@@ -77,7 +77,7 @@ def store(folder: Path, params: SmoothingParams, summary: dict) -> ModelBundle:
     bundle = load_bundle(folder)
     metrics = {
         **bundle.manifest.metrics,
-        "smoothing": params.to_dict(),
+        "smoothing": {k: v for k, v in params.to_dict().items() if k in GRID},  # not the lag
         "smoothing_validation": summary,
     }
     return save_bundle(

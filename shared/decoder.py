@@ -12,7 +12,7 @@ push its last frame through (times are reported without that padding).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +118,12 @@ class Decoder:
             posteriors = self._classifier.predict(batch.windows)
             out.notes = [self._heard(s) for s in self._smoother.process(posteriors)]
         decided = self._window_centre(self._smoother.committed_windows)
-        out.melodies = self._finder.process(out.notes, decided_until_sample=decided)
+        sounding = self._smoother.open_note
+        out.melodies = self._finder.process(
+            out.notes,
+            decided_until_sample=decided,
+            sounding=self._heard(sounding) if sounding else None,
+        )
         return out
 
     def _window_centre(self, window: int) -> int:
@@ -141,15 +146,22 @@ class Decoder:
 
 
 def smoothing_from_manifest(metrics: dict) -> SmoothingParams:
-    """Smoothing tuned at training time (stored in the manifest's metrics), else the defaults."""
+    """Smoothing tuned at training time (stored in the manifest's metrics), else the defaults.
+
+    Only the HMM's probabilities come from the model; the decision lag (latency) is the code's."""
     tuned = metrics.get("smoothing") if isinstance(metrics, dict) else None
-    return SmoothingParams(**tuned) if isinstance(tuned, dict) else SmoothingParams()
+    if not isinstance(tuned, dict):
+        return SmoothingParams()
+    return replace(SmoothingParams(), **{k: v for k, v in tuned.items() if k != "lag_windows"})
 
 
 def decode_audio(audio: np.ndarray, rate_hz: int, bundle: ModelBundle, **kwargs) -> DecoderOutput:
-    """Whole-signal decoding: one chunk through the streaming decoder."""
+    """Whole-signal decoding through the streaming decoder, one second at a time (the result
+    does not depend on the chunking; the memory does)."""
     decoder = Decoder(bundle, rate_hz, **kwargs)
-    out = decoder.process(audio)
+    out = DecoderOutput()
+    for start in range(0, len(audio), rate_hz):
+        out.extend(decoder.process(audio[start : start + rate_hz]))
     out.extend(decoder.flush())
     return out
 

@@ -74,11 +74,22 @@ class MelodyFinder:
 
     def reset(self) -> None:
         self._group: list[HeardNote] = []
+        self._skip_onset: int | None = None  # a sounding note already used by the fast path
 
-    def process(self, notes: list[HeardNote], decided_until_sample: int) -> list[FoundMelody]:
-        """Add newly heard notes; `decided_until_sample` = how far the decoder has decided."""
+    def process(
+        self,
+        notes: list[HeardNote],
+        decided_until_sample: int,
+        sounding: HeardNote | None = None,
+    ) -> list[FoundMelody]:
+        """Add newly heard notes; `decided_until_sample` = how far the decoder has decided;
+        `sounding` = a note whose onset is decided but whose end is not (it may complete an
+        exact melody already; it comes again in `notes` once it has ended)."""
         found: list[FoundMelody] = []
         for note in notes:
+            if self._skip_onset == note.start_sample:
+                self._skip_onset = None  # already used, while it was sounding
+                continue
             if self._group and self._gap_ms(self._group[-1].end_sample, note.start_sample) > (
                 self.params.max_gap_ms
             ):
@@ -86,6 +97,11 @@ class MelodyFinder:
             self._group.append(note)
             fast = self._fast_path()
             if fast:
+                found.append(fast)
+        if sounding is not None and self._skip_onset != sounding.start_sample:
+            fast = self._fast_path(sounding)
+            if fast:
+                self._skip_onset = sounding.start_sample
                 found.append(fast)
         if self._group and self._gap_ms(self._group[-1].end_sample, decided_until_sample) > (
             self.params.max_gap_ms
@@ -101,11 +117,19 @@ class MelodyFinder:
         rate = self._group[-1].sample_rate_hz if self._group else 16000
         return 1000.0 * (b_sample - a_sample) / rate
 
-    def _fast_path(self) -> FoundMelody | None:
+    def _fast_path(self, sounding: HeardNote | None = None) -> FoundMelody | None:
         n = self.code.params.total_notes
-        if len(self._group) < n:
+        candidates = self._group + ([sounding] if sounding else [])
+        if len(candidates) < n:
             return None
-        run = self._group[-n:]
+        if (
+            sounding
+            and self._group
+            and self._gap_ms(self._group[-1].end_sample, sounding.start_sample)
+            > self.params.max_gap_ms
+        ):
+            return None
+        run = candidates[-n:]
         if not self._rhythmic(run):
             return None
         result = self.code.decode([h.symbol for h in run])

@@ -26,7 +26,7 @@ class SmoothingParams:
     p_note_off: float = 0.15  # note -> silence
     p_note_change: float = 0.02  # note -> another note without silence
     posterior_floor: float = 1e-4
-    lag_windows: int = 25
+    lag_windows: int = 10  # 200 ms: decisions wait this long for later evidence
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -83,6 +83,15 @@ class NoteSmoother:
         self._committed = 0  # windows decided
         self._prev_state = 0
         self._open: list | None = None  # [note, first_window, sum_conf, n] of the running note
+
+    @property
+    def open_note(self) -> Segment | None:
+        """The note whose onset is decided but whose end is not yet (last_window = decided so
+        far): a melody's last note is known this early, which keeps pairing latency low."""
+        if self._open is None:
+            return None
+        note, first, total, count = self._open
+        return Segment(note, first, self._committed - 1, total / max(count, 1))
 
     @property
     def committed_windows(self) -> int:

@@ -137,3 +137,21 @@ def test_finder_splits_groups_at_long_gaps():
     first = _heard(melody.notes[:6])
     second = _heard(melody.notes[6:], start_ms=500 + 6 * 200 + 900)
     assert finder.process(first + second, second[-1].end_sample) + finder.flush() == []
+
+
+def test_the_finder_uses_a_sounding_last_note_once():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes)
+    finder = MelodyFinder(code)
+    early = finder.process(notes[:-1], notes[-2].end_sample, sounding=notes[-1])
+    assert [f.result.melody.secret for f in early] == [melody.secret]
+    later = finder.process([notes[-1]], notes[-1].end_sample) + finder.flush()
+    assert later == []
+
+
+def test_open_note_is_reported_before_it_ends():
+    smoother = NoteSmoother(N, SmoothingParams(lag_windows=4))
+    smoother.process(posteriors([SIL] * 3 + [6] * 12))
+    assert smoother.open_note is not None and smoother.open_note.note == 6
+    assert smoother.open_note.first_window == 3
