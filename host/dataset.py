@@ -224,6 +224,30 @@ def frame_labels(
     return labels
 
 
+def erode_notes(labels: np.ndarray, silence: int, frames: int = 1) -> np.ndarray:
+    """Labels with every note run shortened by `frames` at each end (silence takes its place).
+
+    A 40 ms rest between two equal notes then spans 6 silence frames instead of 4, so the
+    model is taught to mark the gap clearly: the re-attack cue, inside the n+1 classes.
+    Runs shorter than 2 * frames + 1 keep their centre frame.
+    """
+    out = labels.copy()
+    n = len(labels)
+    start = 0
+    while start < n:
+        end = start
+        while end + 1 < n and labels[end + 1] == labels[start]:
+            end += 1
+        if labels[start] != silence:
+            keep_from, keep_to = start + frames, end - frames
+            if keep_from > keep_to:
+                keep_from = keep_to = (start + end) // 2
+            out[start:keep_from] = silence
+            out[keep_to + 1 : end + 1] = silence
+        start = end + 1
+    return out
+
+
 def _make_batch(args: tuple[int, int, DataConfig]) -> list[Example]:
     seed, count, cfg = args
     rng = np.random.default_rng(seed)

@@ -46,6 +46,7 @@ class TrainingParams:
     batch_size: int = 256
     max_epochs: int = 40
     patience: int = 4
+    erode: int = 1  # note labels shortened by this many frames at each end (re-attack cue)
     min_delta: float = 0.002  # a smaller validation-loss gain does not count as progress
     learning_rate: float = 2e-3
     time_budget_min: float = 22.0  # training stops after the epoch that runs past this
@@ -141,8 +142,17 @@ def train(
     started = time.monotonic()
     data_cfg = dataset.DataConfig()
     m = model_cfg
-    train_ex = cached_examples(params.train_recordings, params.seed, data_cfg, progress)
-    val_ex = cached_examples(params.val_recordings, params.seed + 1000, data_cfg, progress)
+    silence = len(DEFAULT_ALPHABET)
+    train_ex, val_ex = (
+        [
+            dataset.FrameExample(e.frames, dataset.erode_notes(e.labels, silence, params.erode))
+            for e in cached_examples(count, seed, data_cfg, progress)
+        ]
+        for count, seed in (
+            (params.train_recordings, params.seed),
+            (params.val_recordings, params.seed + 1000),
+        )
+    )
     train_ws = dataset.windows_of(train_ex, m.window_frames, params.train_hop_frames, m.label_frame)
     val_ws = dataset.windows_of(val_ex, m.window_frames, m.window_hop_frames, m.label_frame)
     x_train, y_train = train_ws.take(np.arange(len(train_ws)))

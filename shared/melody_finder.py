@@ -61,7 +61,7 @@ class FinderParams:
     """How notes are grouped and what counts as the pairing rhythm."""
 
     max_gap_ms: float = 450.0  # a longer silence ends a group
-    rhythm_tolerance: float = 0.35  # each onset interval within +-35% of the run's median
+    rhythm_tolerance: float = 0.5  # each onset interval within +-50% of the run's median
 
 
 class MelodyFinder:

@@ -64,3 +64,11 @@ def test_windows_index_frames_of_one_recording_only():
     np.testing.assert_array_equal(windows[1], first.frames[4:36])
     assert labels[1] == first.labels[4 + 16]
     assert len(ws) == sum((len(e.frames) - 32) // 4 + 1 for e in exs)
+
+
+def test_erode_notes_widens_gaps_and_keeps_short_notes():
+    s = 16
+    labels = np.array([s, 3, 3, 3, 3, s, s, s, s, 3, 3, 3, 5, 5, 5, 5, s, 7, s])
+    eroded = dataset.erode_notes(labels, s, 1)
+    assert eroded.tolist() == [s, s, 3, 3, s, s, s, s, s, s, 3, s, s, 5, 5, s, s, 7, s]
+    np.testing.assert_array_equal(dataset.erode_notes(labels, s, 0), labels)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -43,6 +44,9 @@ ALPHABET = Alphabet(("C5", "D5", "E5", "F5"))
 N_CLASSES = len(ALPHABET) + 1
 N_BANDS = DEFAULT_FEATURES.n_bands
 CONFIG = ModelConfig(window_frames=8, label_frame=4, frames_per_step=2, units=16)
+# The Keras LSTM without L2: an export that a bad calibration demonstrably breaks (the default
+# "gates" model is robust enough to survive it on this easy data).
+FRAGILE = replace(CONFIG, lstm_impl="unrolled", l2=0.0)
 
 
 def easy_windows(n: int, seed: int, loud_db: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
@@ -87,6 +91,11 @@ def manifest_fields(config: ModelConfig = CONFIG) -> dict:
 @pytest.fixture(scope="module")
 def model():
     return train_tiny(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def fragile_model():
+    return train_tiny(FRAGILE)
 
 
 @pytest.fixture(scope="module")
@@ -202,11 +211,11 @@ def test_rolled_keras3_lstm_is_refused(calibration, tmp_path):
     assert not (tmp_path / MODEL_FILE).exists()
 
 
-def test_bad_calibration_fails_parity_loudly(model, tmp_path, evaluation):
+def test_bad_calibration_fails_parity_loudly(fragile_model, tmp_path, evaluation):
     background_only = np.full((50, CONFIG.window_frames, N_BANDS), -6.0, np.float32)
-    bad = export_int8(model, background_only, tmp_path, manifest_fields())
+    bad = export_int8(fragile_model, background_only, tmp_path, manifest_fields(FRAGILE))
     with pytest.raises(ParityError, match="agrees with the float model on only"):
-        parity_check(model, bad, *evaluation)
+        parity_check(fragile_model, bad, *evaluation)
 
 
 def test_convert_refuses_an_empty_representative_set(model):
@@ -243,6 +252,7 @@ def test_fused_lstm_exports_with_batch_one(calibration, evaluation, tmp_path):
         lstm_impl="fused",
         input_offset=0.0,
         input_scale=1.0,
+        l2=0.0,
     )
     fused = train_tiny(config)
     bundle = export_int8(fused, calibration, tmp_path, manifest_fields(config))
@@ -305,10 +315,10 @@ def test_quantize_cli_refuses_other_features(model, calibration, evaluation, tmp
     assert not (folder / MODEL_FILE).exists()
 
 
-def test_quantize_cli_fails_parity_and_writes_nothing(model, evaluation, tmp_path, capsys):
+def test_quantize_cli_fails_parity_and_writes_nothing(fragile_model, evaluation, tmp_path, capsys):
     folder = tmp_path / "tiny"
     background_only = np.full((50, CONFIG.window_frames, N_BANDS), -6.0, np.float32)
-    write_training_folder(folder, model, background_only, evaluation)
+    write_training_folder(folder, fragile_model, background_only, evaluation, config=FRAGILE)
     assert main(["quantize", str(folder)]) == 1
     assert "agrees with the float model on only" in capsys.readouterr().err
     assert not (folder / MODEL_FILE).exists()
