@@ -39,7 +39,7 @@ bench: setup
 model: setup
 	$(BIN)/melodypair train --out models/default
 	$(BIN)/melodypair quantize models/default
-	$(BIN)/python -m melodypair.host.finish_model models/default
+	$(BIN)/python -m melodypair.host.finish_model models/default --readme README.md
 
 # make deploy DEVICE=user@host[:port] | INVENTORY=fleet.ini [WHEEL=file.whl] [DEPLOY_ARGS='-e k=v']
 deploy: $(STAMP)

@@ -116,6 +116,24 @@ def report(attempt: Attempt, config: DeviceConfig) -> None:
         run_hook(config.hooks.on_failure, attempt)
 
 
+def listen_for_melody(source, bundle: ModelBundle, timeout_s: float = 60.0) -> Password:
+    """Listen to `source` until one pairing melody is heard; its password (for `pair --listen`)."""
+    from melodypair.shared.decoder import Decoder
+    from melodypair.shared.pairing_errors import InvalidMelody
+
+    decoder = Decoder(bundle, source.sample_rate_hz)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        chunk = source.read()
+        melodies = decoder.flush().melodies if chunk is None else decoder.process(chunk).melodies
+        if melodies:
+            now_ms = int(time.monotonic() * 1000)
+            return password_from_melodies(melodies, len(bundle.alphabet), now_ms, source.name)
+        if chunk is None:
+            break
+    raise InvalidMelody(f"no pairing melody heard within {timeout_s:.0f} s; play it again")
+
+
 class ListeningService:
     """Runs the listening loop over one audio source until it ends, `max_attempts` are made, or
     a signal stops it. `on_attempt` sees every outcome (the CLI prints them)."""

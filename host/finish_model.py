@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--trials", type=int, default=20, help="trials per condition")
     parser.add_argument("--skip-tuning", action="store_true")
+    parser.add_argument(
+        "--readme", type=Path, help="rewrite this file's <!-- recognizer:begin/end --> block"
+    )
     args = parser.parse_args(argv)
 
     bundle = load_bundle(args.folder)
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         "in training. `exact` = every note right; `paired` = the melody finder recovered the "
         "secret after Reed-Solomon correction.\n\n" + table + "\n"
     )
+    if args.readme:
+        replace_block(args.readme, "recognizer", (args.folder / "eval.md").read_text())
     bundle = load_bundle(args.folder)
     learned = [r for r in rows if r["decoder"] == "learned"]
     metrics = {
@@ -62,6 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         replace(bundle.manifest, metrics=metrics),
     )
     return 0
+
+
+def replace_block(path: Path, name: str, body: str) -> None:
+    """Replace the text between `<!-- name:begin -->` and `<!-- name:end -->` in a file."""
+    text = path.read_text()
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path} has no {begin} ... {end} block")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{body.strip()}\n{end}{tail}")
 
 
 if __name__ == "__main__":

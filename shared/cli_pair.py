@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 import time
 
 from melodypair.shared.errors import MelodypairError
@@ -77,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pair.add_argument(
         "--model", metavar="DIR", help="recognizer model for --wav/--listen (default: shipped)"
     )
+    pair.add_argument(
+        "--listen-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="with --listen: give up when no melody was heard in this many seconds (default 60)",
+    )
     pair.set_defaults(func=_pair)
 
     keys = subparsers.add_parser(
@@ -119,7 +127,6 @@ def _pair(args: argparse.Namespace) -> int:
     from melodypair.shared.link import open_link
     from melodypair.shared.pairing import (
         Password,
-        melody_from_microphone,
         melody_from_wav,
         pair,
         preflight,
@@ -140,7 +147,14 @@ def _pair(args: argparse.Namespace) -> int:
         elif args.wav is not None:
             password = melody_from_wav(args.wav, args.model)
         else:
-            password = melody_from_microphone()
+            from melodypair.device.audio_sources import MicrophoneSource
+            from melodypair.device.service import listen_for_melody
+            from melodypair.shared.decoder import load_default_bundle
+
+            bundle = load_default_bundle(args.model)
+            with MicrophoneSource("default", 48000) as source:
+                print(f"listening for the melody on {source.name} ...", file=sys.stderr, flush=True)
+                password = listen_for_melody(source, bundle, args.listen_s)
         store = KeyStore(resolve_store_dir(args.store))
         preflight(store)
         with open_link(args.link, args.timeout_s) as link:

@@ -38,7 +38,6 @@ from melodypair.shared.pairing_errors import (
     PairingError,
     PasswordExpired,
     PasswordReused,
-    RecognizerMissing,
     RetryTooSoon,
     TooManyAttempts,
 )
@@ -125,11 +124,6 @@ def melody_from_wav(path: str, model_dir: str | None = None) -> Password:
     return password_from_melodies(
         out.melodies, len(bundle.alphabet), int(time.monotonic() * 1000), path
     )
-
-
-def melody_from_microphone() -> Password:
-    """Listen for a melody on the microphone; filled in by the note recognizer (issue 4)."""
-    raise RecognizerMissing("--listen needs the note recognizer (issue 4), not built yet")
 
 
 @dataclass(frozen=True)

@@ -98,12 +98,6 @@ class InvalidMelody(PairingError):
     reason = "invalid_melody"
 
 
-class RecognizerMissing(PairingError):
-    """--wav / --listen need the note recognizer, which is not built yet."""
-
-    reason = "recognizer_missing"
-
-
 class KeyStoreError(MelodypairError):
     """The key store is unsafe (loose permissions), unreadable, malformed or cannot be written."""
 

@@ -272,18 +272,6 @@ def test_nobody_on_the_other_end(tmp_path, free_port, socat_pty_pair):
     assert code == 1 and out["reason"] == "timeout" and "nobody answered" in err
 
 
-@pytest.mark.parametrize(
-    "source, words",
-    [(("--listen",), "--listen needs the note recognizer (issue 4), not built yet")],
-)
-def test_listen_says_the_recognizer_is_missing(tmp_path, source, words):
-    result = cli("pair", "--link", "loop://", *source, "--store", str(tmp_path), "--json")
-    assert result.returncode == 1
-    assert words in result.stderr
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["status"] == "failed" and outcome["reason"] == "recognizer_missing"
-
-
 def test_usage_errors_exit_2(tmp_path):
     notes = " ".join(new_melody_notes())
     assert cli("pair", "--link", "loop://").returncode == 2  # no melody source

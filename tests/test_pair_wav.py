@@ -1,10 +1,11 @@
-"""`melodypair pair --wav`: the recognizer transcribes the recording, then the two devices pair."""
+"""`melodypair pair --wav / --listen`: the recognizer hears the melody, then the devices pair."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ pytestmark = [
         not (default_model_dir() / "model.tflite").exists(), reason="no shipped model yet"
     ),
 ]
-pytest_plugins = ["pairing_fixtures"]
+pytest_plugins = ["pairing_fixtures", "audio_fixture"]
 
 
 def _recording(path, notes, snr_db=15.0, rate=44100):
@@ -66,3 +67,28 @@ def test_a_recording_without_a_melody_fails_cleanly(tmp_path):
     assert proc.returncode == 1
     assert json.loads(out.strip().splitlines()[-1])["reason"] == "invalid_melody"
     assert "no pairing melody heard" in err and "Traceback" not in err
+
+
+def test_listen_hears_the_melody_on_a_real_microphone_and_pairs(tmp_path, free_port, pulse_server):
+    melody = MelodyCode().new()
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "melodypair", "pair", "--link", f"tcp-listen://127.0.0.1:{free_port}",
+         "--listen", "--listen-s", "30", "--store", str(tmp_path / "a"), "--name", "listener",
+         "--timeout-s", "30", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pulse_server.env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    line = ""
+    while "listening for the melody" not in line and time.monotonic() < deadline:
+        line = listener.stderr.readline()
+    assert "listening for the melody on microphone" in line
+    time.sleep(0.5)
+    subprocess.run(
+        [sys.executable, "-m", "melodypair", "play", " ".join(melody.names), "--rate", "48000"],
+        env=pulse_server.env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    player = start_pair(f"socket://127.0.0.1:{free_port}", list(melody.names), tmp_path / "b",
+                        "player", timeout_s=30)  # fmt: skip
+    (code_l, out_l, err_l), (code_p, out_p, err_p) = finish(listener, 60), finish(player, 60)
+    assert code_l == 0 and code_p == 0, (err_l, err_p)
+    assert out_l["fingerprint"] == out_p["fingerprint"]
