@@ -108,45 +108,74 @@ def _print_attempt(label: str, as_json: bool, attempt) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import logging
+
     from melodypair.device import audio_sources
     from melodypair.device.service import ListeningService, ServiceStop, install_signal_handlers
+    from melodypair.shared.errors import AudioDeviceError
 
+    log = logging.getLogger("melodypair.device")
     config = _load(args)
     bundle = _bundle(config)
-    if args.wav:
-        source = audio_sources.WavSource(args.wav, config.audio.chunk_samples)
-    elif args.stdin:
-        chunk = max(1, round(args.stdin * config.audio.chunk_ms / 1000))
-        source = audio_sources.StdinPcmSource(sys.stdin.buffer, args.stdin, chunk)
-    else:
-        source = audio_sources.MicrophoneSource(
-            config.audio.input, config.audio.rate_hz, config.audio.chunk_ms
-        )
-    if args.max_seconds:
-        source = _TimeLimited(source, args.max_seconds)
     install_signal_handlers()
-    service = ListeningService(
-        config,
-        bundle,
-        source,
-        on_attempt=lambda a: _print_attempt(args.label, args.json, a),
-        max_attempts=1 if args.once else None,
-    )
-    try:
-        attempts = service.run()
-    except ServiceStop as stop:
-        import logging
-
-        logging.getLogger("melodypair.device").info("stopping (%s)", stop)
-        attempts = service.attempts
-    finally:
-        source.close()
+    attempts: list = []
+    retry_s = 1.0
+    started = time.monotonic()
+    while True:
+        try:
+            source = _open_source(args, config, audio_sources)
+        except AudioDeviceError as err:
+            if args.wav or args.stdin:
+                raise
+            log.error("audio input unavailable: %s; retrying in %.0f s", err, retry_s)
+            try:
+                time.sleep(retry_s)
+            except ServiceStop as stop:
+                log.info("stopping (%s)", stop)
+                return 0
+            retry_s = min(retry_s * 2, 60.0)
+            continue
+        if args.max_seconds:
+            source = _TimeLimited(source, args.max_seconds - (time.monotonic() - started))
+        service = ListeningService(
+            config,
+            bundle,
+            source,
+            on_attempt=lambda a: _print_attempt(args.label, args.json, a),
+            max_attempts=1 if args.once else None,
+        )
+        try:
+            service.run()
+            attempts += service.attempts
+            break
+        except ServiceStop as stop:
+            log.info("stopping (%s)", stop)
+            attempts += service.attempts
+            break
+        except AudioDeviceError as err:  # unplugged while listening: open it again
+            attempts += service.attempts
+            log.error("audio input lost: %s; reopening", err)
+            retry_s = 1.0
+        finally:
+            source.close()
     if args.once and not attempts:
         from melodypair.device.service import Attempt
 
         _print_attempt(args.label, args.json, Attempt(False, reason="no pairing melody heard"))
         return 1
     return 0 if all(a.ok for a in attempts) else 1
+
+
+def _open_source(args: argparse.Namespace, config, audio_sources):
+    """The audio source the command line and config ask for."""
+    if args.wav:
+        return audio_sources.WavSource(args.wav, config.audio.chunk_samples)
+    if args.stdin:
+        chunk = max(1, round(args.stdin * config.audio.chunk_ms / 1000))
+        return audio_sources.StdinPcmSource(sys.stdin.buffer, args.stdin, chunk)
+    return audio_sources.MicrophoneSource(
+        config.audio.input, config.audio.rate_hz, config.audio.chunk_ms
+    )
 
 
 class _TimeLimited:

@@ -123,3 +123,21 @@ def test_selftest_lists_a_real_audio_input(tmp_path, pulse_server):
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, report
     assert report["checks"][-1]["name"] == "audio inputs" and report["checks"][-1]["ok"]
+
+
+@pytest.mark.e2e
+@needs_model
+def test_a_missing_microphone_is_retried_with_back_off_until_stopped(tmp_path):
+    import os
+
+    env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path}/no-such-server"}
+    device = _device("run", "--config", _config(tmp_path), env=env)
+    lines = []
+    deadline = time.monotonic() + 30
+    while sum("retrying in" in x for x in lines) < 2 and time.monotonic() < deadline:
+        lines.append(device.stderr.readline())
+    assert device.poll() is None, "the service must keep running without a microphone"
+    retries = [x for x in lines if "audio input unavailable" in x]
+    assert "retrying in 1 s" in retries[0] and "retrying in 2 s" in retries[1]
+    device.send_signal(signal.SIGTERM)
+    assert device.wait(timeout=5) == 0
