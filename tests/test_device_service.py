@@ -141,3 +141,29 @@ def test_a_missing_microphone_is_retried_with_back_off_until_stopped(tmp_path):
     assert "retrying in 1 s" in retries[0] and "retrying in 2 s" in retries[1]
     device.send_signal(signal.SIGTERM)
     assert device.wait(timeout=5) == 0
+
+
+@pytest.mark.e2e
+@needs_model
+def test_initiate_plays_a_melody_and_pairs_with_the_listener(tmp_path, free_port, pulse_server):
+    listener_dir, player_dir = tmp_path / "listener", tmp_path / "player"
+    listener_dir.mkdir()
+    player_dir.mkdir()
+    listener = _device(
+        "run", "--config", _config(listener_dir, link=f"tcp-listen://127.0.0.1:{free_port}"),
+        "--once", "--json", "--max-seconds", "60", env=pulse_server.env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    line = ""
+    while "listening on" not in line and time.monotonic() < deadline:
+        line = listener.stderr.readline()
+    time.sleep(0.5)
+    player = _device(
+        "initiate", "--config", _config(player_dir, link=f"socket://127.0.0.1:{free_port}"),
+        "--json", env=pulse_server.env,
+    )  # fmt: skip
+    out_p, err_p = player.communicate(timeout=90)
+    out_l, err_l = listener.communicate(timeout=90)
+    assert player.returncode == 0 and listener.returncode == 0, (err_p, err_l)
+    a, b = (json.loads(o.strip().splitlines()[-1]) for o in (out_p, out_l))
+    assert a["ok"] and b["ok"] and a["fingerprint"] == b["fingerprint"]
