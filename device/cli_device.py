@@ -121,43 +121,41 @@ def _run(args: argparse.Namespace) -> int:
     attempts: list = []
     retry_s = 1.0
     started = time.monotonic()
-    while True:
-        try:
-            source = _open_source(args, config, audio_sources)
-        except AudioDeviceError as err:
-            if args.wav or args.stdin:
-                raise
-            log.error("audio input unavailable: %s; retrying in %.0f s", err, retry_s)
+    service = None
+    try:
+        while True:
             try:
+                source = _open_source(args, config, audio_sources)
+            except AudioDeviceError as err:
+                if args.wav or args.stdin:
+                    raise
+                log.error("audio input unavailable: %s; retrying in %.0f s", err, retry_s)
                 time.sleep(retry_s)
-            except ServiceStop as stop:
-                log.info("stopping (%s)", stop)
-                return 0
-            retry_s = min(retry_s * 2, 60.0)
-            continue
-        if args.max_seconds:
-            source = _TimeLimited(source, args.max_seconds - (time.monotonic() - started))
-        service = ListeningService(
-            config,
-            bundle,
-            source,
-            on_attempt=lambda a: _print_attempt(args.label, args.json, a),
-            max_attempts=1 if args.once else None,
-        )
-        try:
-            service.run()
+                retry_s = min(retry_s * 2, 60.0)
+                continue
+            if args.max_seconds:
+                source = _TimeLimited(source, args.max_seconds - (time.monotonic() - started))
+            service = ListeningService(
+                config,
+                bundle,
+                source,
+                on_attempt=lambda a: _print_attempt(args.label, args.json, a),
+                max_attempts=1 if args.once else None,
+            )
+            try:
+                service.run()
+                break
+            except AudioDeviceError as err:  # unplugged while listening: open it again
+                log.error("audio input lost: %s; reopening", err)
+                retry_s = 1.0
+            finally:
+                attempts += service.attempts
+                service = None
+                source.close()
+    except ServiceStop as stop:  # a signal, wherever it landed (even while opening the input)
+        log.info("stopping (%s)", stop)
+        if service is not None:
             attempts += service.attempts
-            break
-        except ServiceStop as stop:
-            log.info("stopping (%s)", stop)
-            attempts += service.attempts
-            break
-        except AudioDeviceError as err:  # unplugged while listening: open it again
-            attempts += service.attempts
-            log.error("audio input lost: %s; reopening", err)
-            retry_s = 1.0
-        finally:
-            source.close()
     if args.once and not attempts:
         from melodypair.device.service import Attempt
 

@@ -26,6 +26,7 @@ GRID = {
     "p_note_on": [0.05, 0.2, 0.5, 0.8],
     "p_note_off": [0.1, 0.3, 0.5],
     "p_note_change": [0.01, 0.05],
+    "silence_weight": [1.0, 3.0, 8.0],
 }
 
 

@@ -137,27 +137,37 @@ class MelodyCode:
         notes = tuple(self._codec.encode(bytearray(data))) if self._codec else data
         return Melody(secret=secret, data=data, notes=notes, alphabet=self.alphabet)
 
-    def decode(self, notes: list[int] | tuple[int, ...]) -> DecodeResult:
-        """Correct what the code can and return the melody, or say why it is not a valid one."""
+    def decode(
+        self, notes: list[int] | tuple[int, ...], erasures: tuple[int, ...] = ()
+    ) -> DecodeResult:
+        """Correct what the code can and return the melody, or say why it is not a valid one.
+
+        `erasures` are positions known to be unheard (their value in `notes` is ignored), e.g. a
+        note missing where the rhythm has a gap. With erasures nothing else may be wrong: the
+        check notes they leave over are kept for detection, so a random note string passes
+        with probability 16^-(check notes - erasures), never as easily as a correction.
+        """
         expected = self.params.total_notes
         if len(notes) != expected:
             return _invalid(f"a pairing melody has {expected} notes, this one has {len(notes)}")
         if any(not 0 <= s < len(self.alphabet) for s in notes):
             return _invalid("a note is outside the alphabet")
+        if len(erasures) >= max(self.params.check_notes, 1):
+            return _invalid("not a valid melody: too many missing notes")
+        invalid = f"not a valid melody: more than {self.params.correctable} wrong note(s)"
         if self._codec is None:
             data, positions = tuple(notes), ()
         else:
             try:
-                decoded, _, errata = self._codec.decode(bytearray(notes))
+                decoded, _, errata = self._codec.decode(
+                    bytearray(notes), erase_pos=list(erasures) or None
+                )
             except reedsolo.ReedSolomonError:
-                return _invalid(
-                    f"not a valid melody: more than {self.params.correctable} wrong note(s)"
-                )
+                return _invalid(invalid)
             data, positions = tuple(decoded), tuple(sorted(errata))
-            if len(positions) > self.params.correctable:
-                return _invalid(
-                    f"not a valid melody: more than {self.params.correctable} wrong note(s)"
-                )
+            limit = len(erasures) if erasures else self.params.correctable
+            if len(positions) > limit:
+                return _invalid(invalid)
         secret = 0
         for s in data:
             secret = (secret << self.bits) | s

@@ -149,7 +149,31 @@ class MelodyFinder:
             result = self.code.decode([h.symbol for h in run])
             if result.valid and (best is None or result.corrected < best.result.corrected):
                 best = FoundMelody(tuple(run), result)
+        for i in range(len(group) - n + 2):
+            if best is not None:
+                break
+            best = self._with_erasure(group[i : i + n - 1])
         return [best] if best else []
+
+    def _with_erasure(self, run: list[HeardNote]) -> FoundMelody | None:
+        """A run one note short whose rhythm shows where the note went missing (one onset
+        interval twice as long as the others: an unheard note, or two equal notes heard as one):
+        decode with that position erased."""
+        onsets = np.array([h.start_sample for h in run], dtype=np.float64)
+        intervals = np.diff(onsets)
+        if intervals.size < 2:
+            return None
+        median = float(np.median(intervals))
+        tol = self.params.rhythm_tolerance
+        double = np.abs(intervals - 2 * median) <= tol * median
+        regular = np.abs(intervals - median) <= tol * median
+        if median <= 0 or double.sum() != 1 or not np.all(double | regular):
+            return None
+        gap = int(np.flatnonzero(double)[0]) + 1
+        symbols = [h.symbol for h in run]
+        symbols.insert(gap, 0)
+        result = self.code.decode(symbols, erasures=(gap,))
+        return FoundMelody(tuple(run), result) if result.valid else None
 
     def _rhythmic(self, run: list[HeardNote]) -> bool:
         onsets = np.array([h.start_sample for h in run], dtype=np.float64)

@@ -31,8 +31,8 @@ def _melody_audio(notes, rate=16000, timbre="harmonic", lead_s=0.5, tail_s=0.5):
 @pytest.mark.parametrize("timbre", ["sine", "square", "harmonic", "pluck"])
 def test_clean_melodies_decode_exactly_and_pair(bundle, timbre):
     code = MelodyCode()
-    for _ in range(3):
-        melody = code.new()
+    for secret in (0x0123456789, 0xA5C3E1F702, 0x5EC0DE1234):
+        melody = code.encode(secret)
         audio, _ = _melody_audio(list(melody.notes), timbre=timbre)
         out = decode_audio(audio, 16000, bundle)
         assert [n.symbol for n in out.notes] == list(melody.notes)
@@ -57,7 +57,7 @@ def test_note_times_follow_the_audio(bundle):
 
 @pytest.mark.parametrize("rate", [8000, 44100, 48000])
 def test_other_input_rates(bundle, rate):
-    melody = MelodyCode().new()
+    melody = MelodyCode().encode(0x31415926AB)
     audio, _ = _melody_audio(list(melody.notes), rate=rate)
     out = decode_audio(audio, rate, bundle)
     assert [m.result.melody.secret for m in out.melodies] == [melody.secret]
@@ -66,7 +66,7 @@ def test_other_input_rates(bundle, rate):
 @pytest.mark.parametrize("chunk", [1, 160, 333, 4096])
 def test_streaming_equals_whole_file(bundle, chunk):
     rng = np.random.default_rng(5)
-    melody = MelodyCode().new()
+    melody = MelodyCode().encode(0x2718281828)
     audio, _ = _melody_audio(list(melody.notes), rate=44100)
     audio = audio + 0.05 * rng.standard_normal(audio.size).astype(np.float32)
     whole = decode_audio(audio, 44100, bundle)

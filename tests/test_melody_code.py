@@ -171,3 +171,22 @@ def test_invalid_code_shapes_are_refused():
         MelodyCode(params=CodeParams(data_notes=14, check_notes=3))
     with pytest.raises(MelodypairError):
         CODE.encode(1 << 40)
+
+
+@given(SECRETS, st.integers(0, 12))
+def test_a_known_missing_note_is_recovered(secret, position):
+    notes = list(CODE.encode(secret).notes)
+    heard = notes.copy()
+    heard[position] = 0
+    result = CODE.decode(heard, erasures=(position,))
+    assert result.valid and result.melody.secret == secret
+
+
+@given(SECRETS, st.integers(0, 12), st.integers(0, 12), st.integers(1, 15))
+def test_an_erasure_plus_a_wrong_note_is_rejected(secret, erased, wrong, delta):
+    if erased == wrong:
+        return
+    notes = list(CODE.encode(secret).notes)
+    notes[erased] = 0
+    notes[wrong] ^= delta
+    assert not CODE.decode(notes, erasures=(erased,)).valid

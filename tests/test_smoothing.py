@@ -155,3 +155,22 @@ def test_open_note_is_reported_before_it_ends():
     smoother.process(posteriors([SIL] * 3 + [6] * 12))
     assert smoother.open_note is not None and smoother.open_note.note == 6
     assert smoother.open_note.first_window == 3
+
+
+def test_finder_restores_a_note_missing_from_the_rhythm():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes)
+    heard = notes[:5] + notes[6:]  # the 6th note went unheard (or merged into the 5th)
+    finder = MelodyFinder(code)
+    found = finder.process(heard, heard[-1].end_sample) + finder.flush()
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+    assert found[0].result.corrected == 1
+
+
+def test_finder_does_not_guess_a_missing_note_without_a_rhythm_gap():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes[:12])  # 12 evenly spaced notes: nothing says where one is missing
+    finder = MelodyFinder(code)
+    assert finder.process(notes, notes[-1].end_sample) + finder.flush() == []
