@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "secret after Reed-Solomon correction.\n\n" + table + "\n"
     )
     if args.readme:
-        replace_block(args.readme, "recognizer", (args.folder / "eval.md").read_text())
+        body = (args.folder / "eval.md").read_text().split("\n", 1)[1]  # without its title
+        replace_block(args.readme, "recognizer", body)
     bundle = load_bundle(args.folder)
     learned = [r for r in rows if r["decoder"] == "learned"]
     metrics = {
