@@ -207,7 +207,7 @@ def _initiate(args: argparse.Namespace) -> int:
     code = MelodyCode()
     melody = code.new()
     rendering = render_notes(
-        list(melody.notes), params=SynthParams(timbre=Timbre("harmonic"), sample_rate_hz=48000)
+        list(melody.notes), params=SynthParams(timbre=Timbre("pluck"), sample_rate_hz=48000)
     )
     password = Password(melody.data, len(code.alphabet), int(time.monotonic() * 1000))
     result = {}

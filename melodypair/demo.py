@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from melodypair.rig import RigError, pty_pair, running_pulseaudio
+from melodypair.shared.errors import MelodypairError
 from melodypair.shared.melody_code import MelodyCode
 
 RATE_HZ = 48000
@@ -88,11 +89,17 @@ def _play(notes: list[str], env: dict[str, str]) -> None:
     )  # fmt: skip
 
 
-def run(work: Path, different: bool = False, say=print) -> list[dict]:
-    """Run the two-device pairing in `work`; returns each device's outcome."""
+def run(
+    work: Path, different: bool = False, say=print, melodies: list[str] | None = None
+) -> list[dict]:
+    """Run the two-device pairing in `work`; returns each device's outcome. `melodies` (note
+    names, one per sink) replays given melodies instead of drawing fresh ones."""
     sinks = ("air_a", "air_b") if different else ("air",)
     code = MelodyCode()
-    melodies = [code.new() for _ in sinks]
+    if melodies:
+        melodies = [code.decode_names(m).melody for m in melodies]
+    else:
+        melodies = [code.new() for _ in sinks]
     with running_pulseaudio(work, sinks=sinks) as server, pty_pair(work) as (tty_a, tty_b):
         devices = []
         for i, (label, tty) in enumerate((("device A", tty_a), ("device B", tty_b))):
@@ -114,11 +121,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--different", action="store_true", help="each device hears another melody")
     parser.add_argument("--keep", metavar="DIR", help="keep logs and key stores in DIR")
+    parser.add_argument(
+        "--melody",
+        action="append",
+        metavar="NOTES",
+        help="replay this melody instead of a fresh one (twice with --different)",
+    )
     args = parser.parse_args(argv)
+    wanted = 2 if args.different else 1
+    if args.melody and len(args.melody) != wanted:
+        parser.error(f"give --melody {wanted} time(s)")
+    for notes in args.melody or []:
+        try:
+            result = MelodyCode().decode_names(notes)
+        except MelodypairError as err:
+            parser.error(f"--melody: {err}")
+        if not result.valid:
+            parser.error(f"--melody: {result.reason}")
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="melodypair-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        outcomes = run(work, different=args.different)
+        outcomes = run(work, different=args.different, melodies=args.melody)
     except (RigError, subprocess.CalledProcessError, OSError) as err:
         print(f"demo: error: {err}", file=sys.stderr)
         return 1

@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "through the default audio output or the one chosen with --device."
         ),
     )
-    _add_melody_options(play, default_rate_hz=48000, with_random=False)
+    # The player picks the sound: "pluck" is the one the recognizer hears best (measured on clean
+    # audio with the shipped model: 59/60 random melodies paired, against 51/60 for "harmonic").
+    _add_melody_options(play, default_rate_hz=48000, with_random=False, default_timbre="pluck")
     play.add_argument(
         "--device",
         metavar="NAME|INDEX",
@@ -48,7 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_melody_options(
-    parser: argparse.ArgumentParser, default_rate_hz: int, with_random: bool
+    parser: argparse.ArgumentParser,
+    default_rate_hz: int,
+    with_random: bool,
+    default_timbre: str = "sine",
 ) -> None:
     parser.add_argument(
         "notes",
@@ -63,7 +68,10 @@ def _add_melody_options(
             help="use a fresh pairing melody from the operating system's CSPRNG",
         )
     parser.add_argument(
-        "--timbre", choices=TIMBRE_NAMES, default="sine", help="sound of the notes (default: sine)"
+        "--timbre",
+        choices=TIMBRE_NAMES,
+        default=default_timbre,
+        help=f"sound of the notes (default: {default_timbre})",
     )
     parser.add_argument(
         "--rate",

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from melodypair.shared.decoder import default_model_dir
+from melodypair.shared.melody_code import MelodyCode
 
 pytestmark = [
     pytest.mark.e2e,
@@ -14,6 +15,11 @@ pytestmark = [
         not (default_model_dir() / "model.tflite").exists(), reason="no shipped model yet"
     ),
 ]
+
+
+# Fixed melodies keep the test reproducible; `make demo` itself always draws a fresh one.
+MELODY_A = " ".join(MelodyCode().encode(0x0123456789).names)
+MELODY_B = " ".join(MelodyCode().encode(0xA5C3E1F702).names)
 
 
 def _demo(tmp_path, *args):
@@ -28,7 +34,7 @@ def _demo(tmp_path, *args):
 
 
 def test_two_devices_pair_by_listening(tmp_path):
-    proc, lines = _demo(tmp_path)
+    proc, lines = _demo(tmp_path, "--melody", MELODY_A)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(lines) == 2
     assert lines[0].startswith("device A: paired, fingerprint ")
@@ -38,7 +44,7 @@ def test_two_devices_pair_by_listening(tmp_path):
 
 
 def test_devices_hearing_different_melodies_both_fail_and_store_nothing(tmp_path):
-    proc, lines = _demo(tmp_path, "--different")
+    proc, lines = _demo(tmp_path, "--different", "--melody", MELODY_A, "--melody", MELODY_B)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [x.split(":")[0] for x in lines] == ["device A", "device B"]
     assert all(": failed, " in x for x in lines)

@@ -45,7 +45,7 @@ def _device(*args, env=None, **kw) -> subprocess.Popen:
 @pytest.mark.e2e
 @needs_model
 def test_device_run_pairs_from_a_wav_with_a_peer(tmp_path, free_port):
-    melody = MelodyCode().new()
+    melody = MelodyCode().encode(0x0123456789)
     r = render_notes(
         list(melody.notes), params=SynthParams(timbre=Timbre("sine"), sample_rate_hz=44100)
     )

@@ -43,7 +43,7 @@ def _pair_wav(link: str, wav, store, name: str) -> subprocess.Popen:
 
 
 def test_a_recorded_melody_pairs_with_the_player(tmp_path, free_port):
-    melody = MelodyCode().new()
+    melody = MelodyCode().encode(0x0123456789)
     wav = tmp_path / "heard.wav"
     _recording(wav, list(melody.notes))
     listener = _pair_wav(f"tcp-listen://127.0.0.1:{free_port}", wav, tmp_path / "a", "listener")
@@ -70,7 +70,7 @@ def test_a_recording_without_a_melody_fails_cleanly(tmp_path):
 
 
 def test_listen_hears_the_melody_on_a_real_microphone_and_pairs(tmp_path, free_port, pulse_server):
-    melody = MelodyCode().new()
+    melody = MelodyCode().encode(0xA5C3E1F702)
     listener = subprocess.Popen(
         [sys.executable, "-m", "melodypair", "pair", "--link", f"tcp-listen://127.0.0.1:{free_port}",
          "--listen", "--listen-s", "30", "--store", str(tmp_path / "a"), "--name", "listener",
