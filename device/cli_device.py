@@ -49,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="play a fresh melody and pair with whoever hears it",
         description=(
             "For a device with a speaker: draw a fresh pairing melody, play it, and pair over the "
-            "link with the device that decodes it (this side knows the melody without listening)."
+            "link with the device that decodes it (this side knows the melody without listening). "
+            "Over TCP this side should wait (tcp-listen://): the listener connects once it has "
+            "heard the melody."
         ),
     )
     _config_arg(initiate)

@@ -150,7 +150,7 @@ def test_initiate_plays_a_melody_and_pairs_with_the_listener(tmp_path, free_port
     listener_dir.mkdir()
     player_dir.mkdir()
     listener = _device(
-        "run", "--config", _config(listener_dir, link=f"tcp-listen://127.0.0.1:{free_port}"),
+        "run", "--config", _config(listener_dir, link=f"socket://127.0.0.1:{free_port}"),
         "--once", "--json", "--max-seconds", "60", env=pulse_server.env,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -159,7 +159,7 @@ def test_initiate_plays_a_melody_and_pairs_with_the_listener(tmp_path, free_port
         line = listener.stderr.readline()
     time.sleep(0.5)
     player = _device(
-        "initiate", "--config", _config(player_dir, link=f"socket://127.0.0.1:{free_port}"),
+        "initiate", "--config", _config(player_dir, link=f"tcp-listen://127.0.0.1:{free_port}"),
         "--json", env=pulse_server.env,
     )  # fmt: skip
     out_p, err_p = player.communicate(timeout=90)
