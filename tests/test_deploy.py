@@ -27,7 +27,11 @@ pytest_plugins = ["sshd_fixture"]  # the sshd fixture
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
-SELFTEST_NOW = "{{ melodypair_current }}/venv/bin/melodypair melody new --json"
+# The real selftest (model, bundled sample, key store); no sound card here, so no audio check.
+SELFTEST_NOW = (
+    "{{ melodypair_current }}/venv/bin/melodypair device selftest "
+    "--config {{ melodypair_config_file }} --json --no-audio"
+)
 BROKEN_MESSAGE = "melodypair: error: this release is deliberately broken"
 _DEPLOY_ENV_VARS = ("DEVICE", "INVENTORY", "WHEEL")
 
@@ -207,9 +211,11 @@ def test_first_deploy_installs_a_checked_release_over_ssh(deployer, first_deploy
     # systemd does not run here: the play must say that it skipped the service steps.
     assert "skipping the service steps (melodypair_manage_service=false)" in output
     # The selftest ran on the target over ssh: its JSON report is in the play's output.
-    report = re.search(r"selftest passed: (\{.*?\})", output)
+    report = re.search(r"selftest passed: (\{\"ok\": true.*?\]\})", output)
     assert report, output
-    assert json.loads(report.group(1))["entropy_bits"] == 40
+    checks = json.loads(report.group(1))["checks"]
+    assert [c["name"] for c in checks] == ["model", "recognizer", "key store"]
+    assert all(c["ok"] for c in checks)
 
     release = deployer.home / "releases" / f"0.1.0-{_sha12(deployer.wheel)}"
     assert os.readlink(deployer.home / "current") == str(release)
