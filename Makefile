@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system test test-fast lint demo bench model deploy clean
+.PHONY: setup system test test-fast lint demo bench model eval deploy clean
 
 setup: system $(STAMP)
 
@@ -15,7 +15,7 @@ system:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[host,device,dev,deploy]"
+	$(BIN)/python -m pip install -q -e ".[host,device,dev,deploy,eval]"
 	@touch $(STAMP)
 
 test: setup
@@ -40,6 +40,10 @@ model: setup
 	$(BIN)/melodypair train --out models/default
 	$(BIN)/melodypair quantize models/default
 	$(BIN)/python -m melodypair.host.finish_model models/default --readme README.md
+
+# The full evaluation sweep (issue 6): report.json/csv/md and plots in out/eval.
+eval: setup
+	$(BIN)/melodypair evaluate --out out/eval
 
 # make deploy DEVICE=user@host[:port] | INVENTORY=fleet.ini [WHEEL=file.whl] [DEPLOY_ARGS='-e k=v']
 deploy: $(STAMP)

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "melodypair.host.cli_train",
     "melodypair.device.cli_device",
     "melodypair.host.cli_model",
+    "melodypair.host.cli_evaluate",
 )
 
 
