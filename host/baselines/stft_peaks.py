@@ -73,21 +73,30 @@ def decode(
 ) -> list[HeardNote]:
     """Notes heard in 16 kHz mono audio by the rule-based decoder."""
     symbols, energy = frame_pitches(audio, p, alphabet)
-    rise = np.zeros_like(energy)
-    if energy.size > p.onset_span:
-        rise[p.onset_span :] = energy[p.onset_span :] - energy[: -p.onset_span]
+    return notes_from_frames(symbols, energy, p, alphabet, offset_samples=p.frame_samples // 2)
+
+
+def notes_from_frames(
+    symbols: np.ndarray, energy_db: np.ndarray, p, alphabet: Alphabet, offset_samples: int = 0
+) -> list[HeardNote]:
+    """Runs of frames on one note -> notes; short unvoiced gaps bridged, re-attacks (an energy
+    rise of `p.onset_db` over `p.onset_span` frames inside a run) split. Shared by the rule-based
+    peers; `p` needs hop_samples, sample_rate_hz, onset_span, onset_db, min_note_frames and
+    max_gap_frames; `offset_samples` is where frame 0's time sits."""
+    rise = np.zeros_like(energy_db)
+    if energy_db.size > p.onset_span:
+        rise[p.onset_span :] = energy_db[p.onset_span :] - energy_db[: -p.onset_span]
     notes: list[HeardNote] = []
     start, current, gap = None, -1, 0
 
     def close(end_frame: int) -> None:
         if start is not None and end_frame - start + 1 >= p.min_note_frames:
-            centre = p.frame_samples // 2
             notes.append(
                 HeardNote(
                     int(current),
                     alphabet.names[current],
-                    start * p.hop_samples + centre,
-                    (end_frame + 1) * p.hop_samples + centre,
+                    start * p.hop_samples + offset_samples,
+                    (end_frame + 1) * p.hop_samples + offset_samples,
                     1.0,
                     p.sample_rate_hz,
                 )
@@ -108,7 +117,7 @@ def decode(
             gap += 1
             continue
         close(i - 1 - gap)
-        start, current, gap = (i, s, 0) if s != -1 else (None, -1, 0)
+        start, current, gap = (i, int(s), 0) if s != -1 else (None, -1, 0)
     close(len(symbols) - 1 - gap)
     return notes
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from melodypair.host.baselines import stft_peaks
 from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet
 from melodypair.shared.melody_finder import HeardNote
 
@@ -89,44 +90,8 @@ def notes_from_frames(
     p: PyinParams = PyinParams(),
     alphabet: Alphabet = DEFAULT_ALPHABET,
 ) -> list[HeardNote]:
-    """Runs of frames on one note -> notes; short gaps bridged, re-attacks split."""
-    rise = np.zeros_like(energy_db)
-    if energy_db.size > p.onset_span:
-        rise[p.onset_span :] = energy_db[p.onset_span :] - energy_db[: -p.onset_span]
-    notes: list[HeardNote] = []
-    start, current, gap = None, -1, 0
-
-    def close(end_frame: int) -> None:
-        if start is not None and end_frame - start + 1 >= p.min_note_frames:
-            notes.append(
-                HeardNote(
-                    int(current),
-                    alphabet.names[current],
-                    start * p.hop_samples,
-                    (end_frame + 1) * p.hop_samples,
-                    1.0,
-                    p.sample_rate_hz,
-                )
-            )
-
-    for i, s in enumerate(symbols):
-        reattack = (
-            start is not None
-            and s == current
-            and i - start > p.min_note_frames
-            and rise[i] >= p.onset_db
-            and rise[i] == rise[max(0, i - 2) : i + 3].max()
-        )
-        if s == current and not reattack:
-            gap = 0
-            continue
-        if s == -1 and start is not None and gap < p.max_gap_frames:
-            gap += 1
-            continue
-        close(i - 1 - gap)
-        start, current, gap = (i, int(s), 0) if s != -1 else (None, -1, 0)
-    close(len(symbols) - 1 - gap)
-    return notes
+    """Runs of frames on one note -> notes (the rule-based peers share this segmentation)."""
+    return stft_peaks.notes_from_frames(symbols, energy_db, p, alphabet, offset_samples=0)
 
 
 def decode(
