@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 # Bump when the computation changes in a way the parameters do not show; it is in the fingerprint.
 FEATURE_ALGORITHM_VERSION = 1
@@ -78,9 +79,10 @@ def band_centres_hz(params: FeatureParams) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _analysis(params: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
-    """(window, filterbank): a Hann window scaled so a full-scale sine peaks near power 1, and
-    triangular band weights (n_fft_bins x n_bands), each reaching its neighbours' centres."""
+def _analysis(params: FeatureParams) -> tuple[np.ndarray, np.ndarray, slice]:
+    """(window, filterbank, bins): a Hann window scaled so a full-scale sine peaks near power 1,
+    triangular band weights (n_fft_bins x n_bands) each reaching its neighbours' centres, and
+    the FFT bins any band uses (the others are skipped: they would only add zeros)."""
     n = np.arange(params.frame_samples)
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * (n + 0.5) / params.frame_samples)
     window = window / (window.sum() / 2.0)
@@ -95,7 +97,8 @@ def _analysis(params: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
         fall = (hi - bins_hz) / (hi - mid)
         fb[:, b] = np.clip(np.minimum(rise, fall), 0.0, None)
     fb /= fb.sum(axis=0, keepdims=True)
-    return window, fb
+    used = np.flatnonzero(fb.any(axis=1))
+    return window, fb, slice(int(used[0]), int(used[-1]) + 1)
 
 
 def n_frames(n_samples: int, params: FeatureParams = DEFAULT_FEATURES) -> int:
@@ -111,11 +114,11 @@ def compute_features(audio: np.ndarray, params: FeatureParams = DEFAULT_FEATURES
     count = n_frames(x.size, params)
     if count == 0:
         return np.zeros((0, params.n_bands), dtype=np.float32)
-    window, fb = _analysis(params)
-    idx = np.arange(params.frame_samples)[None, :] + params.hop_samples * np.arange(count)[:, None]
-    spectrum = np.fft.rfft(x[idx] * window, n=params.fft_samples, axis=1)
+    window, fb, bins = _analysis(params)
+    frames = sliding_window_view(x, params.frame_samples)[:: params.hop_samples][:count]
+    spectrum = np.fft.rfft(frames * window, n=params.fft_samples, axis=1)[:, bins]
     power = spectrum.real**2 + spectrum.imag**2
-    return np.log10(power @ fb + params.log_floor).astype(np.float32)
+    return np.log10(power @ fb[bins] + params.log_floor).astype(np.float32)
 
 
 class FeatureExtractor:
