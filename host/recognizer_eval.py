@@ -3,7 +3,8 @@
 Each trial: a fresh pairing melody in the pairing rhythm, through a room, a microphone and noise
 at a given SNR (the project's one SNR definition, see host/augment.py), drawn from the evaluation
 distribution (another seed, and timbres/noises never used in training). Both decoders hear the
-same audio, and both go through the same melody finder, so their figures compare directly:
+same audio, and both go through the same melody finder (the learned decoder's finder may also
+ask the model's posteriors what a beat with no note held; the STFT decoder has no posteriors):
   melody_exact     all notes heard exactly as played
   pairing_success  the melody finder recovered the played secret (after correction)
   wrong_melody     the finder accepted a melody with another secret (pairing would then fail)
@@ -45,9 +46,8 @@ class TrialResult:
     audio_seconds: float
 
 
-def _finder_verdict(symbols: list[int], secret: int, heard) -> tuple[bool, bool, int]:
-    finder = MelodyFinder(MelodyCode())
-    found = finder.process(heard, decided_until_sample=0) + finder.flush()
+def _verdict(found, secret: int) -> tuple[bool, bool, int]:
+    """(paired, wrong melody, notes corrected) from the melodies a decoder's finder reported."""
     if not found:
         return False, False, 0
     best = min(found, key=lambda m: m.result.corrected)
@@ -87,12 +87,15 @@ def _trials(args) -> list[TrialResult]:
         for name in ("learned", "stft"):
             started = time.process_time()
             if name == "learned":
-                heard = decode_audio(ex.audio, 16000, bundle).notes
+                out = decode_audio(ex.audio, 16000, bundle)
+                heard, found = out.notes, out.melodies
             else:
                 heard = stft_peaks.decode(ex.audio)
+                finder = MelodyFinder(code)
+                found = finder.process(heard, decided_until_sample=0) + finder.flush()
             spent = time.process_time() - started
             symbols = [h.symbol for h in heard]
-            paired, wrong, corrected = _finder_verdict(symbols, melody.secret, heard)
+            paired, wrong, corrected = _verdict(found, melody.secret)
             out.append(
                 TrialResult(
                     decoder=name,

@@ -22,8 +22,11 @@ from melodypair.shared.inference import WindowClassifier, Windower
 from melodypair.shared.melody_code import MelodyCode
 from melodypair.shared.melody_finder import FinderParams, FoundMelody, HeardNote, MelodyFinder
 from melodypair.shared.model_bundle import ModelBundle, load_bundle
+from melodypair.shared.posterior_history import PosteriorHistory
 from melodypair.shared.resample import Resampler
 from melodypair.shared.smoothing import NoteSmoother, Segment, SmoothingParams
+
+HISTORY_S = 20.0  # posteriors kept for the melody finder's guesses (bounded memory)
 
 
 def default_model_dir() -> Path:
@@ -68,9 +71,18 @@ class Decoder:
         self._windower = Windower(m.window_frames, m.window_hop_frames)
         self._classifier = WindowClassifier(bundle, num_threads=num_threads)
         self._smoother = NoteSmoother(len(self.alphabet), self.smoothing)
-        self._finder = MelodyFinder(self.code, finder or FinderParams())
         hop = self.features.hop_samples
         self._lead_pad_samples = m.label_frame * hop
+        self._history = PosteriorHistory(
+            len(self.alphabet),
+            capacity_windows=int(HISTORY_S * self.features.sample_rate_hz)
+            // (m.window_hop_frames * hop),
+            first_centre_sample=self._window_centre(0),
+            step_samples=m.window_hop_frames * hop,
+        )
+        self._finder = MelodyFinder(
+            self.code, finder or FinderParams(), guess=self._history.best_note
+        )
         self._tail_pad_samples = (
             m.window_frames - m.label_frame
         ) * hop + self.features.frame_samples
@@ -82,6 +94,7 @@ class Decoder:
             self._extractor,
             self._windower,
             self._smoother,
+            self._history,
             self._finder,
         ):
             part.reset()
@@ -116,6 +129,7 @@ class Decoder:
         out = DecoderOutput()
         if len(batch.windows):
             posteriors = self._classifier.predict(batch.windows)
+            self._history.process(posteriors)
             out.notes = [self._heard(s) for s in self._smoother.process(posteriors)]
         decided = self._window_centre(self._smoother.committed_windows)
         sounding = self._smoother.open_note

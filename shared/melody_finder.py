@@ -9,11 +9,13 @@ so a longer sequence of notes cannot be cut into a wrongly corrected melody.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from melodypair.shared.melody_code import DecodeResult, MelodyCode
+from melodypair.shared.rhythm_grid import BeatGrid, fit_beats
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,23 @@ class FinderParams:
     rhythm_tolerance: float = 0.5  # each onset interval within +-50% of the run's median
 
 
+GUESS_SPAN_FRACTION = 0.8  # a beat's note sounds in its first 80% (the rest is the rest)
+
+
 class MelodyFinder:
     """Streaming: process(notes, decided_until_sample) -> melodies found (process/reset)."""
 
-    def __init__(self, code: MelodyCode, params: FinderParams = FinderParams()):
+    def __init__(
+        self,
+        code: MelodyCode,
+        params: FinderParams = FinderParams(),
+        guess: Callable[[float, float], int | None] | None = None,
+    ):
+        """`guess(start_sample, end_sample)`: the note most likely played in that span, or None
+        (e.g. PosteriorHistory.best_note); without it, beats with no note are erasures."""
         self.code = code
         self.params = params
+        self.guess = guess
         self.reset()
 
     def reset(self) -> None:
@@ -149,31 +162,64 @@ class MelodyFinder:
             result = self.code.decode([h.symbol for h in run])
             if result.valid and (best is None or result.corrected < best.result.corrected):
                 best = FoundMelody(tuple(run), result)
-        for i in range(len(group) - n + 2):
-            if best is not None:
-                break
-            best = self._with_erasure(group[i : i + n - 1])
+        for found in self._on_beats(group):
+            if best is None or found.result.corrected < best.result.corrected:
+                best = found
         return [best] if best else []
 
-    def _with_erasure(self, run: list[HeardNote]) -> FoundMelody | None:
-        """A run one note short whose rhythm shows where the note went missing (one onset
-        interval twice as long as the others: an unheard note, or two equal notes heard as one):
-        decode with that position erased."""
-        onsets = np.array([h.start_sample for h in run], dtype=np.float64)
-        intervals = np.diff(onsets)
-        if intervals.size < 2:
-            return None
-        median = float(np.median(intervals))
-        tol = self.params.rhythm_tolerance
-        double = np.abs(intervals - 2 * median) <= tol * median
-        regular = np.abs(intervals - median) <= tol * median
-        if median <= 0 or double.sum() != 1 or not np.all(double | regular):
-            return None
-        gap = int(np.flatnonzero(double)[0]) + 1
-        symbols = [h.symbol for h in run]
-        symbols.insert(gap, 0)
-        result = self.code.decode(symbols, erasures=(gap,))
-        return FoundMelody(tuple(run), result) if result.valid else None
+    def _on_beats(self, group: list[HeardNote]) -> list[FoundMelody]:
+        """Melodies read one symbol per beat (see rhythm_grid): split notes count once, a note
+        lasting into the next beat repeats, and a beat with no note gets the model's best guess
+        (`guess`) or is left an erasure; each reading the code rejects falls back to the next."""
+        grid = fit_beats(group, self.params.rhythm_tolerance)
+        if grid is None:
+            return []
+        grid = self._with_guesses(grid)
+        n = self.code.params.total_notes
+        out = []
+        for i in range(len(grid.symbols) - n + 1):
+            symbols = grid.symbols[i : i + n]
+            guessed = grid.guessed[i : i + n]
+            if guessed[0] is None or guessed[-1] is None:
+                continue  # nothing says a melody starts or ends on an empty beat
+            filled = tuple(j for j in range(n) if grid.filled[i + j])
+            erased = tuple(j for j in range(n) if symbols[j] is None)
+            unguessed = tuple(j for j in range(n) if guessed[j] is None)
+            readings = [(guessed, unguessed), (symbols, erased)]
+            if filled:
+                readings.append((symbols, tuple(sorted(erased + filled))))
+            notes = tuple(dict.fromkeys(s for s in grid.sources[i : i + n] if s is not None))
+            for reading, erasures in dict.fromkeys(readings):
+                if len(erasures) >= self.code.params.check_notes:
+                    continue
+                result = self.code.decode([s or 0 for s in reading], erasures=erasures)
+                if result.valid:
+                    out.append(FoundMelody(notes, result))
+                    break
+        return out
+
+    def _with_guesses(self, grid: BeatGrid) -> BeatGrid:
+        """The grid with the model's guess on each empty beat, plus one beat more at either end
+        where the model heard a note that the smoother dropped."""
+        if self.guess is None:
+            return replace(grid, guessed=grid.symbols)
+        span = GUESS_SPAN_FRACTION * grid.period_samples
+
+        def guess(beat: int) -> int | None:
+            start = grid.first_beat_sample + beat * grid.period_samples
+            return self.guess(start, start + span)
+
+        before, after = guess(-1), guess(len(grid.symbols))
+        front, back = (() if before is None else (before,)), (() if after is None else (after,))
+        guessed = tuple(guess(b) if s is None else s for b, s in enumerate(grid.symbols))
+        return BeatGrid(
+            symbols=(None,) * len(front) + grid.symbols + (None,) * len(back),
+            filled=(False,) * len(front) + grid.filled + (False,) * len(back),
+            sources=(None,) * len(front) + grid.sources + (None,) * len(back),
+            period_samples=grid.period_samples,
+            first_beat_sample=grid.first_beat_sample - len(front) * grid.period_samples,
+            guessed=front + guessed + back,
+        )
 
     def _rhythmic(self, run: list[HeardNote]) -> bool:
         onsets = np.array([h.start_sample for h in run], dtype=np.float64)

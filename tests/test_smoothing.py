@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from melodypair.shared.melody_code import MelodyCode
 from melodypair.shared.melody_finder import FinderParams, HeardNote, MelodyFinder
+from melodypair.shared.posterior_history import PosteriorHistory
+from melodypair.shared.rhythm_grid import fit_beats
 from melodypair.shared.smoothing import NoteSmoother, SmoothingParams
 
 N = 16
@@ -174,3 +176,110 @@ def test_finder_does_not_guess_a_missing_note_without_a_rhythm_gap():
     notes = _heard(melody.notes[:12])  # 12 evenly spaced notes: nothing says where one is missing
     finder = MelodyFinder(code)
     assert finder.process(notes, notes[-1].end_sample) + finder.flush() == []
+
+
+def _moved(note, start_ms=None, end_ms=None, symbol=None):
+    rate = note.sample_rate_hz
+    return HeardNote(
+        note.symbol if symbol is None else symbol,
+        "x",
+        note.start_sample if start_ms is None else int(start_ms * rate / 1000),
+        note.end_sample if end_ms is None else int(end_ms * rate / 1000),
+        note.confidence,
+        rate,
+    )
+
+
+def _found(code, heard):
+    finder = MelodyFinder(code)
+    return finder.process(heard, heard[-1].end_sample) + finder.flush()
+
+
+def test_a_note_heard_in_two_parts_counts_once():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes)  # note i starts at 500 + 200 i ms and lasts 160 ms
+    split = [_moved(notes[3], end_ms=1170), _moved(notes[3], start_ms=1190)]
+    heard = notes[:3] + split + notes[4:]
+    found = _found(code, heard)
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+    assert found[0].result.corrected == 0
+
+
+def test_two_equal_notes_heard_as_one_long_note_are_two_beats():
+    code = MelodyCode()
+    melody = code.encode(0x1234566789)  # data notes 1 2 3 4 5 6 6 7 8 9
+    assert melody.notes[5] == melody.notes[6]
+    notes = _heard(melody.notes)
+    merged = _moved(notes[5], end_ms=notes[6].end_ms)
+    heard = [*notes[:5], merged, *notes[7:]]
+    found = _found(code, heard)
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+    assert found[0].result.corrected == 0  # the repeat is read, not corrected
+
+
+def test_a_missing_note_and_a_split_note_together_still_pair():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes)
+    split = [
+        _moved(notes[8], end_ms=notes[8].start_ms + 70),
+        _moved(notes[8], start_ms=notes[8].start_ms + 90),
+    ]
+    heard = notes[:2] + notes[3:8] + split + notes[9:]
+    found = _found(code, heard)
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+    assert found[0].result.corrected == 1  # the erasure
+
+
+def test_beats_are_found_at_any_tempo_with_late_weak_notes():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes, step_ms=260.0, tone_ms=200.0)
+    late = _moved(notes[4], start_ms=notes[4].start_ms + 60, end_ms=notes[4].start_ms + 110)
+    heard = [*notes[:4], late, *notes[5:]]
+    found = _found(code, heard)
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+
+
+def test_a_long_note_off_the_beat_means_no_rhythm():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes)
+    heard = [
+        *notes[:6],
+        _moved(notes[6], start_ms=notes[6].start_ms + 90, end_ms=notes[6].end_ms + 90),
+        *notes[7:],
+    ]
+    assert fit_beats(heard, FinderParams().rhythm_tolerance) is None
+
+
+def test_posterior_history_names_the_note_of_a_span_and_forgets_old_windows():
+    history = PosteriorHistory(N, capacity_windows=50, first_centre_sample=100, step_samples=320)
+    history.process(posteriors([SIL] * 20 + [5] * 10 + [SIL] * 10))
+    assert history.best_note(100 + 20 * 320, 100 + 30 * 320) == 5
+    assert history.best_note(100, 100 + 10 * 320) is None  # silence only
+    history.process(posteriors([SIL] * 40))  # 80 windows seen, the first 30 forgotten
+    assert history.best_note(100 + 20 * 320, 100 + 30 * 320) is None
+    history.reset()
+    assert history.best_note(0, 10**6) is None
+
+
+def test_the_model_guess_fills_an_empty_beat_and_a_lost_last_note():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes)
+    heard = notes[:4] + notes[5:12]  # the 5th and the last note never came out as notes
+    truth = {4: melody.notes[4], 12: melody.notes[12]}
+    rate = 16000
+
+    def guess(start, end):
+        beat = round((start / rate * 1000 - 500) / 200)
+        return truth.get(beat)
+
+    finder = MelodyFinder(code, guess=guess)
+    found = finder.process(heard, heard[-1].end_sample) + finder.flush()
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+    assert found[0].result.corrected == 0  # read, not corrected
+    without = MelodyFinder(code)
+    assert without.process(heard, heard[-1].end_sample) + without.flush() == []

@@ -1,0 +1,54 @@
+"""The model's recent window posteriors, so the melody finder can ask what was heard on a beat.
+
+The smoother turns posteriors into notes and drops what it is unsure of. When the melody finder
+finds a beat of the pairing rhythm with no note on it, the posteriors of that beat still say which
+note was most likely played: a better guess than nothing (an erasure), which the melody code then
+checks. Memory is bounded: only the last `capacity_windows` windows are kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_MEAN_POSTERIOR = 0.05  # below this, the beat holds no note worth guessing
+
+
+class PosteriorHistory:
+    """Ring of window posteriors; window w is centred on sample first_centre + w * step."""
+
+    def __init__(
+        self,
+        n_notes: int,
+        capacity_windows: int,
+        first_centre_sample: int,
+        step_samples: int,
+    ):
+        self.n_notes = n_notes
+        self.capacity_windows = capacity_windows
+        self.first_centre_sample = first_centre_sample
+        self.step_samples = step_samples
+        self.reset()
+
+    def reset(self) -> None:
+        self._rows = np.zeros((0, self.n_notes + 1), dtype=np.float32)
+        self._first_window = 0  # index of self._rows[0]
+
+    def process(self, posteriors: np.ndarray) -> None:
+        """Append posteriors of the next windows; forget the oldest beyond the capacity."""
+        rows = np.concatenate([self._rows, np.asarray(posteriors, np.float32)])
+        drop = max(0, len(rows) - self.capacity_windows)
+        self._rows = rows[drop:]
+        self._first_window += drop
+
+    def best_note(self, start_sample: float, end_sample: float) -> int | None:
+        """The note with the most posterior over windows centred in [start, end), if any note
+        has a mean posterior of at least MIN_MEAN_POSTERIOR there; None when those windows are
+        not (or no longer) known."""
+        lo = int(np.ceil((start_sample - self.first_centre_sample) / self.step_samples))
+        hi = int(np.ceil((end_sample - self.first_centre_sample) / self.step_samples))
+        lo, hi = max(lo - self._first_window, 0), min(hi - self._first_window, len(self._rows))
+        if hi <= lo:
+            return None
+        mass = self._rows[lo:hi, : self.n_notes].mean(axis=0)
+        best = int(np.argmax(mass))
+        return best if mass[best] >= MIN_MEAN_POSTERIOR else None

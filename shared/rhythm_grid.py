@@ -1,0 +1,140 @@
+"""Heard notes -> one symbol per beat of the pairing rhythm: what the melody code should read.
+
+A pairing melody is one note per beat. The smoother's notes mostly fall on that beat grid, and its
+typical mistakes are visible against it:
+  - a note split in two: the second part starts off the beat, or on the same beat -> dropped;
+  - two equal notes heard as one (a rest filled by reverb or a ringing note): the note lasts into
+    the next beat -> that beat gets the same symbol, marked `filled` (the caller may also try it
+    as an erasure);
+  - a note not heard at all: a beat with no note -> an erasure.
+Notes that are long enough to be real but fall off the beat mean there is no steady rhythm, and
+no grid is returned. The beat period and phase are fitted to the long notes, so any tempo works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from melodypair.shared.melody_finder import HeardNote
+
+ANCHOR_FRACTION = 0.5  # a note at least this fraction of the median length is a real note
+SPAN_FRACTION = 0.5  # a note covers a later beat when it lasts this much of a note past it
+SPLIT_GAP_FRACTION = 0.25  # a gap of up to this fraction of a beat can split one note
+MIN_BEAT_FRACTION = 0.8  # a beat is at least this fraction of the median note
+
+
+@dataclass(frozen=True)
+class BeatGrid:
+    """One entry per beat from the first heard beat to the last."""
+
+    symbols: tuple[int | None, ...]  # None = nothing heard on that beat (an erasure)
+    filled: tuple[bool, ...]  # True = symbol carried over from a note still sounding
+    sources: tuple[HeardNote | None, ...]  # the heard note behind each beat's symbol
+    period_samples: float
+    first_beat_sample: float  # where the first beat starts (heard onsets lag a little)
+    guessed: tuple[int | None, ...] = ()  # symbols with a guess on beats with no note
+
+    @property
+    def erasures(self) -> tuple[int, ...]:
+        return tuple(i for i, s in enumerate(self.symbols) if s is None)
+
+
+def fit_beats(notes: list[HeardNote], tolerance: float) -> BeatGrid | None:
+    """Place `notes` on the beat grid that fits their long notes; None when there is no grid.
+
+    `tolerance`: how far (as a fraction of the beat period) a real note may start off its beat,
+    on either side, is tolerance / 2.
+    """
+    if len(notes) < 3:
+        return None
+    onsets = np.array([n.start_sample for n in notes], dtype=np.float64)
+    lengths = np.array([n.end_sample - n.start_sample for n in notes], dtype=np.float64)
+    median_length = float(np.median(lengths))
+    anchors = np.flatnonzero(lengths >= ANCHOR_FRACTION * median_length)
+    if anchors.size < 3:
+        return None
+    fit = _fit_period(onsets[anchors], tolerance, MIN_BEAT_FRACTION * median_length)
+    if fit is None:
+        return None
+    start, period = fit
+    beat = np.rint((onsets - start) / period).astype(int)
+    off_beat = np.abs(onsets - start - beat * period) > 0.5 * tolerance * period
+    inliers = anchors[~off_beat[anchors]]
+    if inliers.size >= 3 and inliers.size < anchors.size:
+        fit = _fit_period(onsets[inliers], tolerance, MIN_BEAT_FRACTION * median_length)
+        if fit is None:
+            return None
+        start, period = fit
+        beat = np.rint((onsets - start) / period).astype(int)
+        off_beat = np.abs(onsets - start - beat * period) > 0.5 * tolerance * period
+    for i in anchors[off_beat[anchors]]:
+        if not _continues(notes, i, period):
+            return None  # a real note off the beat: no steady rhythm here
+    anchors = anchors[~off_beat[anchors]]
+    chosen: dict[int, int] = {}
+    for i in sorted(anchors, key=lambda i: -lengths[i]):
+        chosen.setdefault(int(beat[i]), int(i))  # two real notes on one beat: keep the longer
+    for i in np.flatnonzero(lengths < ANCHOR_FRACTION * median_length):
+        if abs(onsets[i] - start - beat[i] * period) <= tolerance * period:
+            chosen.setdefault(int(beat[i]), int(i))  # a short (weak, late) note alone on its beat
+    heard: dict[int, tuple[HeardNote, bool]] = {b: (notes[i], False) for b, i in chosen.items()}
+    for b in sorted(chosen):
+        note, nxt = notes[chosen[b]], b + 1
+        while nxt not in chosen and note.end_sample >= start + nxt * period + SPAN_FRACTION * (
+            median_length
+        ):
+            heard[nxt] = (note, True)  # still sounding a beat later: the same note played again
+            nxt += 1
+    beats = range(min(heard), max(heard) + 1)
+    symbols = tuple(heard[b][0].symbol if b in heard else None for b in beats)
+    filled = tuple(b in heard and heard[b][1] for b in beats)
+    sources = tuple(heard[b][0] if b in heard else None for b in beats)
+    return BeatGrid(symbols, filled, sources, period, start + beats.start * period)
+
+
+def _continues(notes: list[HeardNote], i: int, period: float) -> bool:
+    """Note i is the second part of a split note: same symbol, right after the previous one."""
+    if i == 0:
+        return False
+    before, note = notes[i - 1], notes[i]
+    gap = note.start_sample - before.end_sample
+    return before.symbol == note.symbol and gap <= SPLIT_GAP_FRACTION * period
+
+
+def _fit_period(
+    onsets: np.ndarray, tolerance: float, min_period: float
+) -> tuple[float, float] | None:
+    """Beat start and period (samples) for onsets that are (mostly) each on some beat.
+
+    The period is an onset interval, or a half or a third of one (notes missing from beats);
+    the candidate that puts the onsets closest to its beats wins, with a penalty for each beat
+    it leaves empty (so half the true period loses). A beat is never shorter than `min_period`.
+    """
+    intervals = np.diff(onsets)
+    if intervals.size == 0 or np.median(intervals) <= 0:
+        return None
+    candidates = sorted({float(v) / k for v in intervals if v > 0 for k in (1, 2, 3)}, reverse=True)
+    candidates = [c for c in candidates if c >= min_period]
+    best: tuple[float, float] | None = None
+    for guess in candidates:
+        steps = np.rint(intervals / guess)
+        slack = np.abs(intervals - steps * guess) / (0.5 * tolerance * guess)
+        on_beat = (steps >= 1) & (slack <= 1.0)
+        empty_beats = float(np.sum(np.maximum(steps - 1, 0)))
+        score = float(np.sum(1.0 - slack[on_beat])) - 0.5 * empty_beats
+        if best is None or score > best[0]:
+            best = (score, guess)
+    if best is None:
+        return None
+    guess = best[1]
+    beat = np.rint((onsets - onsets[0]) / guess)
+    if len(np.unique(beat)) < 2:
+        return None
+    period, start = np.polyfit(beat, onsets, 1)
+    if period <= 0:
+        return None
+    return float(start), float(period)
