@@ -87,7 +87,7 @@ FULL_NOISES: tuple[str, ...] = ("white", "pink", "babble", "tonal", "music", "tr
 FULL_SNRS_DB: tuple[float, ...] = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
 
 
-def full_sweep(trials: int = 12, clean_trials: int = 30, false_accepts: int = 1200) -> Sweep:
+def full_sweep(trials: int = 16, clean_trials: int = 30, false_accepts: int = 1200) -> Sweep:
     """Every noise x SNR -10..20 dB x room, plus quiet rooms (sized for < 30 min on 2 cores)."""
     points = [SweepPoint(QUIET, None, room, clean_trials) for room in ROOMS]
     points += [

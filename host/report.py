@@ -33,6 +33,7 @@ CLEAN_TARGET = 0.99
 BEGIN_MARK = "<!-- eval:begin -->"
 END_MARK = "<!-- eval:end -->"
 HEADLINE_PLOT = "success_vs_snr.png"
+ROOM_PLOT = "success_vs_snr_by_room.png"
 CONFUSION_PLOT = "confusion_learned.png"
 TIME_PLOT = "time_to_pair.png"
 _PACKAGES = (
@@ -278,12 +279,24 @@ def package_versions() -> dict:
     return out
 
 
+def summaries(rows: list[dict], decoders: list[str]) -> dict:
+    """What the per-condition rows imply: rows pooled over rooms and the headlines."""
+    pooled = pooled_rows(rows)
+    return {
+        "headline": headline(pooled, decoders),
+        "headline_by_room": {
+            room: headline([r for r in rows if r["room"] == room], decoders)
+            for room in dict.fromkeys(r["room"] for r in rows)
+        },
+        "pooled": pooled,
+    }
+
+
 def build_report(result) -> dict:
     """Everything the report files show, as one JSON-able dict."""
     from melodypair.host.channel import SNR_DEFINITION
 
     rows = condition_rows(result)
-    pooled = pooled_rows(rows)
     decoders = list(result.decoders)
     quiet = {d: _quiet_success(result, d) for d in decoders}
     fa = result.false_accepts
@@ -314,11 +327,10 @@ def build_report(result) -> dict:
             "clean_ok": learned_clean is not None and learned_clean >= CLEAN_TARGET,
             "false_accepts_ok": fa.accepts == 0 and fa.one_sided == 0,
         },
-        "headline": headline(pooled, decoders),
+        **summaries(rows, decoders),
         "quiet_success": quiet,
         "modem_comparison": modem_rows(result),
         "conditions": rows,
-        "pooled": pooled,
         "timbres": timbre_rows(result),
         "confusion": {
             name: {
@@ -369,13 +381,14 @@ def _db(x: float | None) -> str:
     return "below 95% at every SNR" if x is None else f"{x:+g} dB"
 
 
-def headline_table(report: dict) -> str:
+def headline_table(report: dict, entries: list[dict] | None = None) -> str:
+    """Per noise, down to which SNR each decoder pairs >= 95% (rooms pooled unless `entries`)."""
     decoders = report["decoders"]
     lines = [
         "| noise | " + " | ".join(decoders) + " |",
         "|---|" + "---:|" * len(decoders),
     ]
-    for h in report["headline"]:
+    for h in report["headline"] if entries is None else entries:
         noise = h["noise"] + (f" ({h['held_out']})" if h["held_out"] else "")
         cells = [_db(h["holds_95_down_to_db"].get(d)) for d in decoders]
         lines.append(f"| {noise} | " + " | ".join(cells) + " |")
@@ -467,6 +480,13 @@ def timbre_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _room_headlines(report: dict) -> str:
+    return "".join(
+        f"### Room: {room}\n\n{headline_table(report, entries)}\n\n"
+        for room, entries in report.get("headline_by_room", {}).items()
+    )
+
+
 def render_markdown(report: dict) -> str:
     fa = report["false_accepts"]
     skipped = "".join(f"- {name}: {why}\n" for name, why in report["skipped"].items())
@@ -494,6 +514,7 @@ device channels.
 
 {headline_table(report)}
 
+{_room_headlines(report)}
 ## Melody or modem
 
 {modem_table(report)}
@@ -519,7 +540,7 @@ Sanity: learned decoder pairs {percent(checks["clean_pairing_learned"])} in a qu
 
 {timbre_table(report)}
 
-Plots: `{HEADLINE_PLOT}`, `{CONFUSION_PLOT}`, `{TIME_PLOT}`.
+Plots: `{HEADLINE_PLOT}`, `{ROOM_PLOT}`, `{CONFUSION_PLOT}`, `{TIME_PLOT}`.
 """
 
 
@@ -597,6 +618,63 @@ def plot_success_vs_snr(report: dict, path: Path) -> None:
     )
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_success_by_room(report: dict, path: Path) -> None:
+    """Pairing success vs SNR, one row of panels per room, one column per noise type."""
+    plt = _pyplot()
+    noises = [h["noise"] for h in report["headline"]]
+    rooms = list(report.get("headline_by_room", {}))
+    if not noises or not rooms:
+        return
+    fig, axes = plt.subplots(
+        len(rooms),
+        len(noises),
+        figsize=(3.2 * len(noises), 2.7 * len(rooms)),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
+    for i, room in enumerate(rooms):
+        for j, noise in enumerate(noises):
+            ax = axes[i, j]
+            for decoder in report["decoders"]:
+                pts = sorted(
+                    (r["snr_db"], r["pairing_success"])
+                    for r in report["conditions"]
+                    if r["decoder"] == decoder
+                    and r["noise"] == noise
+                    and r["room"] == room
+                    and r["snr_db"] is not None
+                )
+                if pts:
+                    snr, success = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+                    ax.plot(snr, 100 * success, label=decoder, markersize=3, **_style(decoder))
+            ax.axhline(100 * SUCCESS_TARGET, color="black", linewidth=0.8, linestyle=":")
+            ax.set_ylim(-3, 103)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                ax.set_title(noise, fontsize=10)
+            if j == 0:
+                ax.set_ylabel(f"{room}\nsuccess (%)")
+            if i == len(rooms) - 1:
+                ax.set_xlabel("SNR (dB)")
+    legend: dict = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    if legend:
+        fig.legend(
+            list(legend.values()),
+            list(legend),
+            loc="lower center",
+            ncol=min(6, len(legend)),
+            frameon=False,
+        )
+    fig.suptitle("Pairing success vs SNR per room and noise type", fontsize=12)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
@@ -679,6 +757,9 @@ def write_report(report: dict, out_dir: str | Path) -> list[Path]:
         written.append(path)
     plot_success_vs_snr(report, out / HEADLINE_PLOT)
     written.append(out / HEADLINE_PLOT)
+    if report["headline"] and report.get("headline_by_room"):
+        plot_success_by_room(report, out / ROOM_PLOT)
+        written.append(out / ROOM_PLOT)
     if "learned" in report["confusion"]:
         plot_confusion(report, out / CONFUSION_PLOT)
         written.append(out / CONFUSION_PLOT)
@@ -711,8 +792,9 @@ def readme_block(report: dict, image: str) -> str:
     fa = report["false_accepts"]
     return (
         f"![Pairing success vs SNR per noise type]({image})\n\n"
-        "Lowest SNR from which up pairing succeeds in at least 95% of trials (rooms pooled):\n\n"
+        "Lowest SNR from which up pairing succeeds in at least 95% of trials, rooms pooled:\n\n"
         f"{headline_table(report)}\n\n"
+        f"{_dry_headline(report)}"
         f"{modem_table(report)}\n\n"
         f"False accepts: {fa} of {report['false_accept_trials']} trials in which the two "
         "devices heard different melodies.\n\n"
@@ -720,6 +802,11 @@ def readme_block(report: dict, image: str) -> str:
         f"({report['trials']} trials, seed {report['seed']}, model `{model}`, "
         f"{report['created'][:10]}). SNR: {report['snr_definition']}._\n"
     )
+
+
+def _dry_headline(report: dict) -> str:
+    dry = report.get("headline_by_room", {}).get("dry")
+    return f"In a dry room:\n\n{headline_table(report, dry)}\n\n" if dry else ""
 
 
 def update_readme(readme: str | Path, report_dir: str | Path, figures_dir: str | Path) -> Path:
@@ -766,7 +853,9 @@ def main(argv: list[str] | None = None) -> int:
             target = update_readme(args.readme, args.report, args.figures)
             print(f"updated {args.readme} (figure {target})")
         else:
-            for path in write_report(load_report(args.report), args.report):
+            data = load_report(args.report)
+            data.update(summaries(data["conditions"], data["decoders"]))
+            for path in write_report(data, args.report):
                 print(f"wrote {path}")
     except MelodypairError as err:
         print(f"melodypair: error: {err}", file=sys.stderr)
