@@ -87,8 +87,8 @@ def _trials(args) -> list[TrialResult]:
         for name in ("learned", "stft"):
             started = time.process_time()
             if name == "learned":
-                out = decode_audio(ex.audio, 16000, bundle)
-                heard, found = out.notes, out.melodies
+                decoded = decode_audio(ex.audio, 16000, bundle)
+                heard, found = decoded.notes, decoded.melodies
             else:
                 heard = stft_peaks.decode(ex.audio)
                 finder = MelodyFinder(code)
