@@ -81,7 +81,7 @@ class Decoder:
             step_samples=m.window_hop_frames * hop,
         )
         self._finder = MelodyFinder(
-            self.code, finder or FinderParams(), guess=self._history.best_note
+            self.code, finder or FinderParams(), listen=self._history.reading
         )
         self._tail_pad_samples = (
             m.window_frames - m.label_frame

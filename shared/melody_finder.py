@@ -10,7 +10,7 @@ so a longer sequence of notes cannot be cut into a wrongly corrected melody.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,6 +66,43 @@ class FinderParams:
     rhythm_tolerance: float = 0.5  # each onset interval within +-50% of the run's median
 
 
+@dataclass(frozen=True)
+class _Beats:
+    """Per beat of a group: the notes' symbol (None = no note), whether it was carried over
+    from a note still sounding, the note behind it, and the model's own reading and margin."""
+
+    symbols: tuple[int | None, ...]
+    filled: tuple[bool, ...]
+    sources: tuple[HeardNote | None, ...]
+    model: tuple[int | None, ...]
+    margin: tuple[float, ...]
+
+    @property
+    def heard(self) -> tuple[int | None, ...]:
+        """The notes, and the model's reading where there is no note."""
+        return tuple(m if s is None else s for s, m in zip(self.symbols, self.model, strict=True))
+
+    def readings(self, window: slice) -> list[tuple[tuple[int | None, ...], tuple[int, ...]]]:
+        """(symbols, erased positions) to try in order, for the beats in `window`."""
+
+        def unread(symbols) -> tuple[int, ...]:
+            return tuple(j for j, s in enumerate(symbols) if s is None)
+
+        notes, heard, model = self.symbols[window], self.heard[window], self.model[window]
+        filled = tuple(j for j, f in enumerate(self.filled[window]) if f)
+        out = [(heard, unread(heard)), (notes, unread(notes))]
+        if filled:
+            out.append((notes, tuple(sorted(unread(notes) + filled))))
+        if any(s is not None for s in model):
+            margin = self.margin[window]
+            unsure = sorted(
+                (j for j, s in enumerate(model) if s is not None), key=margin.__getitem__
+            )
+            for k in (0, 1, 2):
+                out.append((model, tuple(sorted(unread(model) + tuple(unsure[:k])))))
+        return list(dict.fromkeys(out))
+
+
 GUESS_SPAN_FRACTION = 0.8  # a beat's note sounds in its first 80% (the rest is the rest)
 
 
@@ -76,13 +113,14 @@ class MelodyFinder:
         self,
         code: MelodyCode,
         params: FinderParams = FinderParams(),
-        guess: Callable[[float, float], int | None] | None = None,
+        listen: Callable[[float, float], tuple[int | None, float]] | None = None,
     ):
-        """`guess(start_sample, end_sample)`: the note most likely played in that span, or None
-        (e.g. PosteriorHistory.best_note); without it, beats with no note are erasures."""
+        """`listen(start_sample, end_sample)`: the note the model heard most in that span (or
+        None) and its margin over the runner-up (PosteriorHistory.reading); without it, beats
+        with no note are erasures."""
         self.code = code
         self.params = params
-        self.guess = guess
+        self.listen = listen
         self.reset()
 
     def reset(self) -> None:
@@ -169,27 +207,22 @@ class MelodyFinder:
 
     def _on_beats(self, group: list[HeardNote]) -> list[FoundMelody]:
         """Melodies read one symbol per beat (see rhythm_grid): split notes count once, a note
-        lasting into the next beat repeats, and a beat with no note gets the model's best guess
-        (`guess`) or is left an erasure; each reading the code rejects falls back to the next."""
+        lasting into the next beat repeats, a beat with no note gets the model's reading or is
+        left an erasure. Readings, in order, until the code accepts one: the notes (+ model on
+        empty beats); the notes with erasures; the model alone on every beat, then with its one
+        or two least sure beats erased."""
         grid = fit_beats(group, self.params.rhythm_tolerance)
         if grid is None:
             return []
-        grid = self._with_guesses(grid)
+        beats = self._listen_to(grid)
         n = self.code.params.total_notes
         out = []
-        for i in range(len(grid.symbols) - n + 1):
-            symbols = grid.symbols[i : i + n]
-            guessed = grid.guessed[i : i + n]
-            if guessed[0] is None or guessed[-1] is None:
+        for i in range(len(beats.heard) - n + 1):
+            window = slice(i, i + n)
+            if beats.heard[i] is None or beats.heard[i + n - 1] is None:
                 continue  # nothing says a melody starts or ends on an empty beat
-            filled = tuple(j for j in range(n) if grid.filled[i + j])
-            erased = tuple(j for j in range(n) if symbols[j] is None)
-            unguessed = tuple(j for j in range(n) if guessed[j] is None)
-            readings = [(guessed, unguessed), (symbols, erased)]
-            if filled:
-                readings.append((symbols, tuple(sorted(erased + filled))))
-            notes = tuple(dict.fromkeys(s for s in grid.sources[i : i + n] if s is not None))
-            for reading, erasures in dict.fromkeys(readings):
+            notes = tuple(dict.fromkeys(s for s in beats.sources[window] if s is not None))
+            for reading, erasures in beats.readings(window):
                 if len(erasures) >= self.code.params.check_notes:
                     continue
                 result = self.code.decode([s or 0 for s in reading], erasures=erasures)
@@ -198,27 +231,25 @@ class MelodyFinder:
                     break
         return out
 
-    def _with_guesses(self, grid: BeatGrid) -> BeatGrid:
-        """The grid with the model's guess on each empty beat, plus one beat more at either end
-        where the model heard a note that the smoother dropped."""
-        if self.guess is None:
-            return replace(grid, guessed=grid.symbols)
+    def _listen_to(self, grid: BeatGrid) -> _Beats:
+        """The grid's beats with what the model heard on each, plus one beat more at either
+        end where the model heard a note that the smoother dropped."""
+        size = len(grid.symbols)
+        if self.listen is None:
+            return _Beats(grid.symbols, grid.filled, grid.sources, (None,) * size, (0.0,) * size)
         span = GUESS_SPAN_FRACTION * grid.period_samples
-
-        def guess(beat: int) -> int | None:
-            start = grid.first_beat_sample + beat * grid.period_samples
-            return self.guess(start, start + span)
-
-        before, after = guess(-1), guess(len(grid.symbols))
-        front, back = (() if before is None else (before,)), (() if after is None else (after,))
-        guessed = tuple(guess(b) if s is None else s for b, s in enumerate(grid.symbols))
-        return BeatGrid(
-            symbols=(None,) * len(front) + grid.symbols + (None,) * len(back),
-            filled=(False,) * len(front) + grid.filled + (False,) * len(back),
-            sources=(None,) * len(front) + grid.sources + (None,) * len(back),
-            period_samples=grid.period_samples,
-            first_beat_sample=grid.first_beat_sample - len(front) * grid.period_samples,
-            guessed=front + guessed + back,
+        model = []
+        for b in range(-1, size + 1):
+            start = grid.first_beat_sample + b * grid.period_samples
+            model.append(self.listen(start, start + span))
+        keep = slice(0 if model[0][0] is not None else 1, size + 1 + (model[-1][0] is not None))
+        front, back = 1 - keep.start, keep.stop - size - 1
+        return _Beats(
+            symbols=(None,) * front + grid.symbols + (None,) * back,
+            filled=(False,) * front + grid.filled + (False,) * back,
+            sources=(None,) * front + grid.sources + (None,) * back,
+            model=tuple(m[0] for m in model[keep]),
+            margin=tuple(m[1] for m in model[keep]),
         )
 
     def _rhythmic(self, run: list[HeardNote]) -> bool:

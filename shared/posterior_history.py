@@ -44,11 +44,19 @@ class PosteriorHistory:
         """The note with the most posterior over windows centred in [start, end), if any note
         has a mean posterior of at least MIN_MEAN_POSTERIOR there; None when those windows are
         not (or no longer) known."""
+        symbol, _ = self.reading(start_sample, end_sample)
+        return symbol
+
+    def reading(self, start_sample: float, end_sample: float) -> tuple[int | None, float]:
+        """`best_note` and how sure the model is of it: the mean posterior of the best note
+        minus that of the runner-up (0 when there is no note)."""
         lo = int(np.ceil((start_sample - self.first_centre_sample) / self.step_samples))
         hi = int(np.ceil((end_sample - self.first_centre_sample) / self.step_samples))
         lo, hi = max(lo - self._first_window, 0), min(hi - self._first_window, len(self._rows))
         if hi <= lo:
-            return None
+            return None, 0.0
         mass = self._rows[lo:hi, : self.n_notes].mean(axis=0)
-        best = int(np.argmax(mass))
-        return best if mass[best] >= MIN_MEAN_POSTERIOR else None
+        runner_up, best = np.argsort(mass)[-2:]
+        if mass[best] < MIN_MEAN_POSTERIOR:
+            return None, 0.0
+        return int(best), float(mass[best] - mass[runner_up])

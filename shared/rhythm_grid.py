@@ -36,7 +36,6 @@ class BeatGrid:
     sources: tuple[HeardNote | None, ...]  # the heard note behind each beat's symbol
     period_samples: float
     first_beat_sample: float  # where the first beat starts (heard onsets lag a little)
-    guessed: tuple[int | None, ...] = ()  # symbols with a guess on beats with no note
 
     @property
     def erasures(self) -> tuple[int, ...]:

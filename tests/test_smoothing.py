@@ -273,11 +273,11 @@ def test_the_model_guess_fills_an_empty_beat_and_a_lost_last_note():
     truth = {4: melody.notes[4], 12: melody.notes[12]}
     rate = 16000
 
-    def guess(start, end):
+    def listen(start, end):
         beat = round((start / rate * 1000 - 500) / 200)
-        return truth.get(beat)
+        return truth.get(beat), 0.9 if beat in truth else 0.0
 
-    finder = MelodyFinder(code, guess=guess)
+    finder = MelodyFinder(code, listen=listen)
     found = finder.process(heard, heard[-1].end_sample) + finder.flush()
     assert [f.result.melody.secret for f in found] == [melody.secret]
     assert found[0].result.corrected == 0  # read, not corrected
