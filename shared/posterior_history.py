@@ -14,7 +14,7 @@ MIN_MEAN_POSTERIOR = 0.05  # below this, the beat holds no note worth guessing
 
 
 class PosteriorHistory:
-    """Ring of window posteriors; window w is centred on sample first_centre + w * step."""
+    """Ring of the last window posteriors; window w is centred on first_centre + w * step."""
 
     def __init__(
         self,
@@ -30,15 +30,16 @@ class PosteriorHistory:
         self.reset()
 
     def reset(self) -> None:
-        self._rows = np.zeros((0, self.n_notes + 1), dtype=np.float32)
-        self._first_window = 0  # index of self._rows[0]
+        self._ring = np.zeros((self.capacity_windows, self.n_notes + 1), dtype=np.float32)
+        self._seen = 0  # windows received; window w sits in row w % capacity while kept
 
     def process(self, posteriors: np.ndarray) -> None:
-        """Append posteriors of the next windows; forget the oldest beyond the capacity."""
-        rows = np.concatenate([self._rows, np.asarray(posteriors, np.float32)])
-        drop = max(0, len(rows) - self.capacity_windows)
-        self._rows = rows[drop:]
-        self._first_window += drop
+        """Store posteriors of the next windows over the oldest (no allocation per call)."""
+        rows = np.asarray(posteriors, np.float32)[-self.capacity_windows :]
+        skipped = len(posteriors) - len(rows)
+        at = (self._seen + skipped + np.arange(len(rows))) % self.capacity_windows
+        self._ring[at] = rows
+        self._seen += len(posteriors)
 
     def best_note(self, start_sample: float, end_sample: float) -> int | None:
         """The note with the most posterior over windows centred in [start, end), if any note
@@ -52,10 +53,11 @@ class PosteriorHistory:
         minus that of the runner-up (0 when there is no note)."""
         lo = int(np.ceil((start_sample - self.first_centre_sample) / self.step_samples))
         hi = int(np.ceil((end_sample - self.first_centre_sample) / self.step_samples))
-        lo, hi = max(lo - self._first_window, 0), min(hi - self._first_window, len(self._rows))
+        lo, hi = max(lo, self._seen - self.capacity_windows, 0), min(hi, self._seen)
         if hi <= lo:
             return None, 0.0
-        mass = self._rows[lo:hi, : self.n_notes].mean(axis=0)
+        rows = self._ring[np.arange(lo, hi) % self.capacity_windows]
+        mass = rows[:, : self.n_notes].mean(axis=0)
         runner_up, best = np.argsort(mass)[-2:]
         if mass[best] < MIN_MEAN_POSTERIOR:
             return None, 0.0

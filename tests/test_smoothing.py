@@ -261,6 +261,9 @@ def test_posterior_history_names_the_note_of_a_span_and_forgets_old_windows():
     assert history.best_note(100, 100 + 10 * 320) is None  # silence only
     history.process(posteriors([SIL] * 40))  # 80 windows seen, the first 30 forgotten
     assert history.best_note(100 + 20 * 320, 100 + 30 * 320) is None
+    history.process(posteriors([SIL] * 100 + [9] * 20))  # one batch larger than the ring
+    assert history.best_note(100 + 180 * 320, 100 + 200 * 320) == 9
+    assert history.best_note(100 + 80 * 320, 100 + 150 * 320) is None  # silence, or forgotten
     history.reset()
     assert history.best_note(0, 10**6) is None
 
