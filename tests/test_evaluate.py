@@ -267,11 +267,6 @@ def test_cli_help_and_usage_errors():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_MODEL, reason="no shipped model yet")
-@pytest.mark.xfail(
-    reason="open gap (issue 4): the shipped recognizer pairs ~91% of clean two-device trials, "
-    "below the 99% sanity bound this check enforces",
-    strict=False,
-)
 def test_quick_evaluation_end_to_end(tmp_path):
     done = _cli("--quick", "--out", str(tmp_path), "--json", "--check", "--no-progress")
     assert done.returncode == 0, done.stderr[-2000:]
