@@ -41,9 +41,11 @@ model: setup
 	$(BIN)/melodypair quantize models/default
 	$(BIN)/python -m melodypair.host.finish_model models/default --readme README.md
 
-# The full evaluation sweep (issue 6): report.json/csv/md and plots in out/eval.
+# The full evaluation sweep (issue 6): report.json/csv/md and plots in out/eval, then the README's
+# evaluation block and headline plot (docs/figures) are rewritten from that report.
 eval: setup
 	$(BIN)/melodypair evaluate --out out/eval
+	$(BIN)/python -m melodypair.host.report readme README.md --report out/eval --figures docs/figures
 
 # make deploy DEVICE=user@host[:port] | INVENTORY=fleet.ini [WHEEL=file.whl] [DEPLOY_ARGS='-e k=v']
 deploy: $(STAMP)
