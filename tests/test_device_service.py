@@ -167,3 +167,49 @@ def test_initiate_plays_a_melody_and_pairs_with_the_listener(tmp_path, free_port
     assert player.returncode == 0 and listener.returncode == 0, (err_p, err_l)
     a, b = (json.loads(o.strip().splitlines()[-1]) for o in (out_p, out_l))
     assert a["ok"] and b["ok"] and a["fingerprint"] == b["fingerprint"]
+
+
+def _wait_for_line(process: subprocess.Popen, text: str, timeout_s: float) -> list[str]:
+    """stderr lines up to and including the first that contains `text` (all of them if none)."""
+    deadline, lines = time.monotonic() + timeout_s, []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            break
+    return lines
+
+
+@pytest.mark.e2e
+@needs_model
+def test_a_microphone_unplugged_while_listening_is_reopened_and_pairs_after(tmp_path, free_port):
+    from melodypair.rig import running_pulseaudio
+
+    listener_dir, player_dir = tmp_path / "listener", tmp_path / "player"
+    listener_dir.mkdir()
+    player_dir.mkdir()
+    config = _config(listener_dir, link=f"socket://127.0.0.1:{free_port}")
+    with running_pulseaudio(tmp_path / "pulse") as first:
+        listener = _device(
+            "run", "--config", config, "--once", "--json", "--max-seconds", "120",
+            env=first.env,
+        )  # fmt: skip
+        assert "listening on" in "".join(_wait_for_line(listener, "listening on", 60))
+        first.stop()  # the microphone goes away while the device listens
+        lost = _wait_for_line(listener, "audio input unavailable", 30)
+        assert any("audio input lost" in x and "reopening" in x for x in lost), lost
+        assert "retrying in" in lost[-1], lost
+    with running_pulseaudio(tmp_path / "pulse") as second:  # plugged in again
+        assert "listening on" in "".join(_wait_for_line(listener, "listening on", 30))
+        time.sleep(0.5)
+        player = _device(
+            "initiate", "--config", _config(player_dir, link=f"tcp-listen://127.0.0.1:{free_port}"),
+            "--json", env=second.env,
+        )  # fmt: skip
+        out_p, err_p = player.communicate(timeout=90)
+        out_l, err_l = listener.communicate(timeout=90)
+    assert player.returncode == 0 and listener.returncode == 0, (err_p, err_l)
+    a, b = (json.loads(o.strip().splitlines()[-1]) for o in (out_p, out_l))
+    assert a["ok"] and b["ok"] and a["fingerprint"] == b["fingerprint"]
