@@ -4,7 +4,9 @@ accepts.
 Notes are grouped while the gaps between them stay short. A run of exactly the code's length whose
 notes form a codeword is reported at once (the fast path: no correction, so a random run passes
 with probability 16^-3); a run that needs correction is reported only once its group has ended,
-so a longer sequence of notes cannot be cut into a wrongly corrected melody.
+so a longer sequence of notes cannot be cut into a wrongly corrected melody. A group that ended is
+also read beat by beat (rhythm_grid), with the model's own reading of each beat where one is
+given (`listen`), so that split, merged and unheard notes do not cost the melody.
 """
 
 from __future__ import annotations
@@ -222,6 +224,8 @@ class MelodyFinder:
             if beats.heard[i] is None or beats.heard[i + n - 1] is None:
                 continue  # nothing says a melody starts or ends on an empty beat
             notes = tuple(dict.fromkeys(s for s in beats.sources[window] if s is not None))
+            if not notes:
+                continue  # a melody needs at least one note the smoother heard
             for reading, erasures in beats.readings(window):
                 if len(erasures) >= self.code.params.check_notes:
                     continue
