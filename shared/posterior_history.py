@@ -41,16 +41,11 @@ class PosteriorHistory:
         self._ring[at] = rows
         self._seen += len(posteriors)
 
-    def best_note(self, start_sample: float, end_sample: float) -> int | None:
-        """The note with the most posterior over windows centred in [start, end), if any note
-        has a mean posterior of at least MIN_MEAN_POSTERIOR there; None when those windows are
-        not (or no longer) known."""
-        symbol, _ = self.reading(start_sample, end_sample)
-        return symbol
-
     def reading(self, start_sample: float, end_sample: float) -> tuple[int | None, float]:
-        """`best_note` and how sure the model is of it: the mean posterior of the best note
-        minus that of the runner-up (0 when there is no note)."""
+        """The note with the most posterior over windows centred in [start, end), and how sure
+        the model is of it (its mean posterior minus the runner-up's). (None, 0) when no note
+        reaches a mean posterior of MIN_MEAN_POSTERIOR there, or those windows are not (or no
+        longer) known."""
         lo = int(np.ceil((start_sample - self.first_centre_sample) / self.step_samples))
         hi = int(np.ceil((end_sample - self.first_centre_sample) / self.step_samples))
         lo, hi = max(lo, self._seen - self.capacity_windows, 0), min(hi, self._seen)

@@ -37,10 +37,6 @@ class BeatGrid:
     period_samples: float
     first_beat_sample: float  # where the first beat starts (heard onsets lag a little)
 
-    @property
-    def erasures(self) -> tuple[int, ...]:
-        return tuple(i for i, s in enumerate(self.symbols) if s is None)
-
 
 def fit_beats(notes: list[HeardNote], tolerance: float) -> BeatGrid | None:
     """Place `notes` on the beat grid that fits their long notes; None when there is no grid.

@@ -257,15 +257,16 @@ def test_a_long_note_off_the_beat_means_no_rhythm():
 def test_posterior_history_names_the_note_of_a_span_and_forgets_old_windows():
     history = PosteriorHistory(N, capacity_windows=50, first_centre_sample=100, step_samples=320)
     history.process(posteriors([SIL] * 20 + [5] * 10 + [SIL] * 10))
-    assert history.best_note(100 + 20 * 320, 100 + 30 * 320) == 5
-    assert history.best_note(100, 100 + 10 * 320) is None  # silence only
+    note, margin = history.reading(100 + 20 * 320, 100 + 30 * 320)
+    assert note == 5 and margin > 0.5
+    assert history.reading(100, 100 + 10 * 320)[0] is None  # silence only
     history.process(posteriors([SIL] * 40))  # 80 windows seen, the first 30 forgotten
-    assert history.best_note(100 + 20 * 320, 100 + 30 * 320) is None
+    assert history.reading(100 + 20 * 320, 100 + 30 * 320)[0] is None
     history.process(posteriors([SIL] * 100 + [9] * 20))  # one batch larger than the ring
-    assert history.best_note(100 + 180 * 320, 100 + 200 * 320) == 9
-    assert history.best_note(100 + 80 * 320, 100 + 150 * 320) is None  # silence, or forgotten
+    assert history.reading(100 + 180 * 320, 100 + 200 * 320)[0] == 9
+    assert history.reading(100 + 80 * 320, 100 + 150 * 320)[0] is None  # silence, or forgotten
     history.reset()
-    assert history.best_note(0, 10**6) is None
+    assert history.reading(0, 10**6)[0] is None
 
 
 def test_the_model_guess_fills_an_empty_beat_and_a_lost_last_note():
