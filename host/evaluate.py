@@ -31,7 +31,7 @@ from melodypair.host import channel
 from melodypair.shared import kdf
 from melodypair.shared.errors import MelodypairError
 from melodypair.shared.melody_code import Melody, MelodyCode
-from melodypair.shared.melody_finder import FoundMelody, HeardNote, MelodyFinder
+from melodypair.shared.melody_finder import FoundMelody, best_melody, find_melodies
 from melodypair.shared.protocol import Done, Fail, Send, Session
 from melodypair.shared.synth import TIMBRE_NAMES
 
@@ -232,12 +232,6 @@ def _password(data: tuple[int, ...], alphabet_size: int) -> bytes:
 # ---------------------------------------------------------------- decoding by each decoder
 
 
-def find_melodies(notes: list[HeardNote], code: MelodyCode) -> list[FoundMelody]:
-    """The melody finder every decoder goes through (the learned decoder runs it streaming)."""
-    finder = MelodyFinder(code)
-    return finder.process(notes, decided_until_sample=0) + finder.flush()
-
-
 def align(played: list[int], heard: list[int], none: int) -> list[tuple[int, int]]:
     """(played, heard) pairs of a minimal edit alignment; `none` stands for a missing side."""
     n, m = len(played), len(heard)
@@ -337,7 +331,7 @@ class _Worker:
         pairs = align(played, symbols, self.n_notes)
         for p, h in pairs:
             confusion[p, h] += 1
-        best = min(melodies, key=lambda m: m.result.corrected) if melodies else None
+        best = best_melody(melodies)
         accepted = best.result.melody if best else None
         return DeviceOutcome(
             data=accepted.data if accepted else None,

@@ -22,7 +22,7 @@ import numpy as np
 from melodypair.host import dataset
 from melodypair.host.baselines import stft_peaks
 from melodypair.shared.melody_code import MelodyCode
-from melodypair.shared.melody_finder import MelodyFinder
+from melodypair.shared.melody_finder import best_melody, find_melodies
 
 DEFAULT_NOISES = ("white", "pink", "babble")
 DEFAULT_SNRS_DB = (20.0, 10.0, 5.0, 0.0, -5.0)
@@ -48,9 +48,9 @@ class TrialResult:
 
 def _verdict(found, secret: int) -> tuple[bool, bool, int]:
     """(paired, wrong melody, notes corrected) from the melodies a decoder's finder reported."""
-    if not found:
+    best = best_melody(found)
+    if best is None:
         return False, False, 0
-    best = min(found, key=lambda m: m.result.corrected)
     ok = best.result.melody.secret == secret
     return ok, not ok, best.result.corrected
 
@@ -91,8 +91,7 @@ def _trials(args) -> list[TrialResult]:
                 heard, found = decoded.notes, decoded.melodies
             else:
                 heard = stft_peaks.decode(ex.audio)
-                finder = MelodyFinder(code)
-                found = finder.process(heard, decided_until_sample=0) + finder.flush()
+                found = find_melodies(heard, code)
             spent = time.process_time() - started
             symbols = [h.symbol for h in heard]
             paired, wrong, corrected = _verdict(found, melody.secret)

@@ -28,9 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe(file: str, out, code) -> dict:
     """The JSON object of one decoded file."""
+    from melodypair.shared.melody_finder import best_melody
+
     names = [n.name for n in out.notes]
     if out.melodies:
-        best = min(out.melodies, key=lambda m: m.result.corrected)
+        best = best_melody(out.melodies)
         verdict = {
             "valid": True,
             "corrected": best.result.corrected,

@@ -266,3 +266,14 @@ class MelodyFinder:
             return False
         tol = self.params.rhythm_tolerance
         return bool(np.all(np.abs(intervals - median) <= tol * median))
+
+
+def find_melodies(notes: list[HeardNote], code: MelodyCode) -> list[FoundMelody]:
+    """Every melody in a finished list of notes (a whole recording, no posteriors)."""
+    finder = MelodyFinder(code)
+    return finder.process(notes, decided_until_sample=0) + finder.flush()
+
+
+def best_melody(found: list[FoundMelody]) -> FoundMelody | None:
+    """The found melody that needed the fewest corrections, or None."""
+    return min(found, key=lambda m: m.result.corrected) if found else None

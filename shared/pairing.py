@@ -30,6 +30,7 @@ from melodypair.shared.framing import AbortCode, encode_abort
 from melodypair.shared.keystore import KeyStore, StoredKey, iso_utc
 from melodypair.shared.link import Link
 from melodypair.shared.melody_code import MelodyCode
+from melodypair.shared.melody_finder import best_melody
 from melodypair.shared.pairing_errors import (
     InvalidMelody,
     KeyStoreError,
@@ -109,7 +110,7 @@ def password_from_melodies(found: list, alphabet_size: int, now_ms: int, source:
         raise InvalidMelody(
             f"{source} holds {len(secrets)} different pairing melodies; play just one"
         )
-    best = min(found, key=lambda m: m.result.corrected)
+    best = best_melody(found)
     return Password(best.result.melody.data, alphabet_size, now_ms, best.result.corrected)
 
 
