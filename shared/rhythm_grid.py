@@ -52,20 +52,19 @@ def fit_beats(notes: list[HeardNote], tolerance: float) -> BeatGrid | None:
     anchors = np.flatnonzero(lengths >= ANCHOR_FRACTION * median_length)
     if anchors.size < 3:
         return None
-    fit = _fit_period(onsets[anchors], tolerance, MIN_BEAT_FRACTION * median_length)
+    min_period = MIN_BEAT_FRACTION * median_length
+    fit = _fit_period(onsets[anchors], tolerance, min_period)
     if fit is None:
         return None
-    start, period = fit
-    beat = np.rint((onsets - start) / period).astype(int)
-    off_beat = np.abs(onsets - start - beat * period) > 0.5 * tolerance * period
+    start, period, beat, offset = _place(onsets, *fit)
+    off_beat = np.abs(offset) > 0.5 * tolerance * period
     inliers = anchors[~off_beat[anchors]]
-    if inliers.size >= 3 and inliers.size < anchors.size:
-        fit = _fit_period(onsets[inliers], tolerance, MIN_BEAT_FRACTION * median_length)
+    if inliers.size >= 3 and inliers.size < anchors.size:  # refit without the outliers
+        fit = _fit_period(onsets[inliers], tolerance, min_period)
         if fit is None:
             return None
-        start, period = fit
-        beat = np.rint((onsets - start) / period).astype(int)
-        off_beat = np.abs(onsets - start - beat * period) > 0.5 * tolerance * period
+        start, period, beat, offset = _place(onsets, *fit)
+        off_beat = np.abs(offset) > 0.5 * tolerance * period
     for i in anchors[off_beat[anchors]]:
         if not _continues(notes, i, period):
             return None  # a real note off the beat: no steady rhythm here
@@ -74,7 +73,7 @@ def fit_beats(notes: list[HeardNote], tolerance: float) -> BeatGrid | None:
     for i in sorted(anchors, key=lambda i: -lengths[i]):
         chosen.setdefault(int(beat[i]), int(i))  # two real notes on one beat: keep the longer
     for i in np.flatnonzero(lengths < ANCHOR_FRACTION * median_length):
-        if abs(onsets[i] - start - beat[i] * period) <= tolerance * period:
+        if abs(offset[i]) <= tolerance * period:
             chosen.setdefault(int(beat[i]), int(i))  # a short (weak, late) note alone on its beat
     heard: dict[int, tuple[HeardNote, bool]] = {b: (notes[i], False) for b, i in chosen.items()}
     for b in sorted(chosen):
@@ -89,6 +88,14 @@ def fit_beats(notes: list[HeardNote], tolerance: float) -> BeatGrid | None:
     filled = tuple(b in heard and heard[b][1] for b in beats)
     sources = tuple(heard[b][0] if b in heard else None for b in beats)
     return BeatGrid(symbols, filled, sources, period, start + beats.start * period)
+
+
+def _place(
+    onsets: np.ndarray, start: float, period: float
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(start, period, nearest beat of each onset, onset minus that beat's time)."""
+    beat = np.rint((onsets - start) / period).astype(int)
+    return start, period, beat, onsets - start - beat * period
 
 
 def _continues(notes: list[HeardNote], i: int, period: float) -> bool:
