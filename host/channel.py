@@ -291,12 +291,7 @@ def compose_music(
     timbre = Timbre(str(rng.choice(("harmonic", "pluck"))))
     env = Envelope(attack_ms=15.0, decay_ms=80.0, release_ms=60.0, sustain=0.6)
     params = SynthParams(timbre=timbre, sample_rate_hz=rate_hz, amplitude=1.0, envelope=env)
-    chord_ms, roots = [], []
-    total = 0.0
-    while total < seconds * 1000:
-        chord_ms.append(float(rng.uniform(300.0, 1200.0)))
-        roots.append(int(rng.integers(48, 72)))
-        total += chord_ms[-1]
+    chord_ms, roots = _random_line(rng, seconds, (300.0, 1200.0), (48, 72))
     shapes = ((0, 4, 7), (0, 3, 7), (0, 4, 7, 10), (0, 3, 7, 10), (0, 4, 7, 11))
     chords = [shapes[int(rng.integers(len(shapes)))] for _ in roots]
     for voice in range(4):
@@ -305,14 +300,23 @@ def compose_music(
             for r, c in zip(roots, chords, strict=True)
         ]
         out += 0.5 * _voice(midis, chord_ms, params, n, alphabet)
-    lead_ms, lead_midis = [], []
-    total = 0.0
-    while total < seconds * 1000:
-        lead_ms.append(float(rng.uniform(120.0, 450.0)))
-        lead_midis.append(int(rng.integers(60, 85)))
-        total += lead_ms[-1]
+    lead_ms, lead_midis = _random_line(rng, seconds, (120.0, 450.0), (60, 85))
     out += _voice(lead_midis, lead_ms, params, n, alphabet)
     return out / (np.std(out) + augment.EPS)
+
+
+def _random_line(
+    rng: np.random.Generator, seconds: float, ms: tuple[float, float], midi: tuple[int, int]
+) -> tuple[list[float], list[int]]:
+    """Random note lengths (ms) and MIDI pitches until they fill `seconds`."""
+    lengths_ms: list[float] = []
+    pitches: list[int] = []
+    total_ms = 0.0
+    while total_ms < seconds * 1000:
+        lengths_ms.append(float(rng.uniform(*ms)))
+        pitches.append(int(rng.integers(*midi)))
+        total_ms += lengths_ms[-1]
+    return lengths_ms, pitches
 
 
 def _voice(midis, durations_ms, params: SynthParams, n: int, alphabet: Alphabet) -> np.ndarray:
