@@ -143,32 +143,6 @@ def test_a_missing_microphone_is_retried_with_back_off_until_stopped(tmp_path):
     assert device.wait(timeout=5) == 0
 
 
-@pytest.mark.e2e
-@needs_model
-def test_initiate_plays_a_melody_and_pairs_with_the_listener(tmp_path, free_port, pulse_server):
-    listener_dir, player_dir = tmp_path / "listener", tmp_path / "player"
-    listener_dir.mkdir()
-    player_dir.mkdir()
-    listener = _device(
-        "run", "--config", _config(listener_dir, link=f"socket://127.0.0.1:{free_port}"),
-        "--once", "--json", "--max-seconds", "60", env=pulse_server.env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    line = ""
-    while "listening on" not in line and time.monotonic() < deadline:
-        line = listener.stderr.readline()
-    time.sleep(0.5)
-    player = _device(
-        "initiate", "--config", _config(player_dir, link=f"tcp-listen://127.0.0.1:{free_port}"),
-        "--json", env=pulse_server.env,
-    )  # fmt: skip
-    out_p, err_p = player.communicate(timeout=90)
-    out_l, err_l = listener.communicate(timeout=90)
-    assert player.returncode == 0 and listener.returncode == 0, (err_p, err_l)
-    a, b = (json.loads(o.strip().splitlines()[-1]) for o in (out_p, out_l))
-    assert a["ok"] and b["ok"] and a["fingerprint"] == b["fingerprint"]
-
-
 def _wait_for_line(process: subprocess.Popen, text: str, timeout_s: float) -> list[str]:
     """stderr lines up to and including the first that contains `text` (all of them if none)."""
     deadline, lines = time.monotonic() + timeout_s, []
@@ -180,6 +154,34 @@ def _wait_for_line(process: subprocess.Popen, text: str, timeout_s: float) -> li
         if text in line:
             break
     return lines
+
+
+def _initiate_and_expect_pairing(player_dir, free_port, env, listener) -> None:
+    """`device initiate` plays a melody into the sink; it and `listener` must pair alike."""
+    player = _device(
+        "initiate", "--config", _config(player_dir, link=f"tcp-listen://127.0.0.1:{free_port}"),
+        "--json", env=env,
+    )  # fmt: skip
+    out_p, err_p = player.communicate(timeout=90)
+    out_l, err_l = listener.communicate(timeout=90)
+    assert player.returncode == 0 and listener.returncode == 0, (err_p, err_l)
+    a, b = (json.loads(o.strip().splitlines()[-1]) for o in (out_p, out_l))
+    assert a["ok"] and b["ok"] and a["fingerprint"] == b["fingerprint"]
+
+
+@pytest.mark.e2e
+@needs_model
+def test_initiate_plays_a_melody_and_pairs_with_the_listener(tmp_path, free_port, pulse_server):
+    listener_dir, player_dir = tmp_path / "listener", tmp_path / "player"
+    listener_dir.mkdir()
+    player_dir.mkdir()
+    listener = _device(
+        "run", "--config", _config(listener_dir, link=f"socket://127.0.0.1:{free_port}"),
+        "--once", "--json", "--max-seconds", "60", env=pulse_server.env,
+    )  # fmt: skip
+    _wait_for_line(listener, "listening on", 60)
+    time.sleep(0.5)
+    _initiate_and_expect_pairing(player_dir, free_port, pulse_server.env, listener)
 
 
 @pytest.mark.e2e
@@ -204,12 +206,4 @@ def test_a_microphone_unplugged_while_listening_is_reopened_and_pairs_after(tmp_
     with running_pulseaudio(tmp_path / "pulse") as second:  # plugged in again
         assert "listening on" in "".join(_wait_for_line(listener, "listening on", 30))
         time.sleep(0.5)
-        player = _device(
-            "initiate", "--config", _config(player_dir, link=f"tcp-listen://127.0.0.1:{free_port}"),
-            "--json", env=second.env,
-        )  # fmt: skip
-        out_p, err_p = player.communicate(timeout=90)
-        out_l, err_l = listener.communicate(timeout=90)
-    assert player.returncode == 0 and listener.returncode == 0, (err_p, err_l)
-    a, b = (json.loads(o.strip().splitlines()[-1]) for o in (out_p, out_l))
-    assert a["ok"] and b["ok"] and a["fingerprint"] == b["fingerprint"]
+        _initiate_and_expect_pairing(player_dir, free_port, second.env, listener)
