@@ -18,8 +18,9 @@ RATE = 16000
 out = Path(__file__).resolve().parent.parent / "device" / "data"
 rng = np.random.default_rng(20261122)
 melody = MelodyCode().encode(0x5EC0DE1234)
-r = render_notes(list(melody.notes), params=SynthParams(timbre=Timbre("harmonic"),
-                                                         sample_rate_hz=RATE))
+r = render_notes(
+    list(melody.notes), params=SynthParams(timbre=Timbre("harmonic"), sample_rate_hz=RATE)
+)
 clean = np.concatenate([np.zeros(RATE // 2), r.audio, np.zeros(RATE // 2)])
 active = np.zeros(clean.size, bool)
 for e in r.events:
