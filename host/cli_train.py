@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the note recognizer (float model + report)",
         description=(
             "Generate augmented training audio (cached between runs), train the window LSTM "
-            "with early stopping, and save the float model, calibration windows and a training "
+            "with early stopping, fine-tune it with int8 rounding noise (so that the int8 "
+            "export agrees with it), and save the float model, calibration windows and a training "
             "report (loss curves, per-class accuracy, confusion matrix) into the output folder. "
             "Then run `melodypair quantize FOLDER` to make the int8 model the device runs."
         ),
@@ -39,6 +40,7 @@ def _train(args: argparse.Namespace) -> int:
         "out": str(args.out),
         "val_window_accuracy": round(report["val_window_accuracy"], 4),
         "epochs": report["epochs"],
+        "quant_noise_epochs": report["quant_noise_epochs"],
         "train_seconds": report["train_seconds"],
     }
     if args.json:
@@ -47,6 +49,7 @@ def _train(args: argparse.Namespace) -> int:
         print(
             f"trained {args.out}: validation window accuracy "
             f"{summary['val_window_accuracy']:.2%} after {summary['epochs']} epochs "
+            f"+ {summary['quant_noise_epochs']} with int8 rounding noise "
             f"({summary['train_seconds']:.0f} s); next: melodypair quantize {args.out}"
         )
     return 0

@@ -1,36 +1,38 @@
 """The note recognizer's float model and the training folder it lives in.
 
-Model: a window of feature frames -> fixed input normalization -> frames stacked in pairs ->
+Model: a window of feature frames -> fixed input normalization -> frames stacked in groups ->
 LSTM -> Dense softmax over the alphabet's notes + silence. Two LSTM implementations, switchable
-by `ModelConfig.lstm_impl`, both convert to full-int8 TFLite without a WHILE loop:
+by `ModelConfig.lstm_impl`, both convert to full-int8 TFLite without a WHILE loop, with plain
+builtin ops (FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD ...) that XNNPACK runs and a free batch
+dimension:
 
-- "unrolled" (default): Keras 3 `LSTM(unroll=True)`; plain builtin ops (FULLY_CONNECTED, LOGISTIC,
-  TANH, MUL, ADD ...) that XNNPACK runs, and a free batch dimension.
-- "fused": tf_keras `LSTM`, one UNIDIRECTIONAL_SEQUENCE_LSTM op: the smallest file, but its int8
-  kernel is ~10x slower, it exports with batch 1 only, and its int8 conversion breaks behind the
-  input normalization (argmax agreement with float fell to 40% on trivial data), so it needs
-  input_offset 0 and input_scale 1, with which training converges poorly (32% window accuracy
-  against 84% normalized, after 8 epochs on the same noisy synthetic windows).
+- "gates" (default): `GatedLSTM` below, one Dense layer per gate; the best int8 parity.
+- "unrolled": Keras 3 `LSTM(unroll=True)`.
+
+tf_keras' fused LSTM (one UNIDIRECTIONAL_SEQUENCE_LSTM op) was measured and dropped: the smallest
+file, but its int8 kernel is ~10x slower, it exports with batch 1 only, and its int8 export does
+not follow the float model: on an easy 5-class task where the float model was 100% right, int8
+agreed on 31-79% of windows (centred or unnormalized input, 4-8 epochs, several seeds).
 
 Measured on this project's 2-core x86 machine (int8, LiteRT, 1 thread, 17 classes, 64 bands,
 tensor names stripped; ms per window at batch 1, interpreter invoke only):
 
   window x units             fused KB / ms    unrolled KB / ms   unrolled, 2 frames a step
   24 x 48                    27 / 0.41        89 / 0.053         72 / 0.034
-  32 x 48                    27 / 0.55        109 / 0.064        82 / 0.042 (default)
+  32 x 48                    27 / 0.55        109 / 0.064        82 / 0.042
   32 x 64                    39 / 0.73        122 / 0.085        100 / 0.053
   40 x 48                    27 / 0.68        129 / 0.094        92 / 0.062
 
-A window every 2 hops is 50 windows per second of audio: fused 32x64 costs ~37 ms per second
-(RTF 0.037 for the model alone, over the 0.02 budget of the whole pipeline); the default costs
-~2 ms per second at batch 1 and ~1.3 ms batched (16 windows per invoke: ~0.025 ms a window).
+A window every 2 hops is 50 windows per second of audio: fused 32x64 would cost ~37 ms per
+second (RTF 0.037 for the model alone, over the 0.02 budget of the whole pipeline); unrolled
+32x48 costs ~2 ms per second at batch 1 and ~1.3 ms batched (16 windows per invoke).
 Stacking two frames per LSTM step loses no input (the step sees both frames) and halves the
 unrolled graph, whose size is mostly per-step op and tensor records, not weights.
 The normalization stays in the int8 graph (a MUL and an ADD): folding it into the LSTM's input
 kernel instead lowered float/int8 agreement from 98.5% to 97.3% on noisy synthetic windows.
 
 Folder contract (`melodypair train` writes, `melodypair quantize` reads), models/NAME/:
-  float/model.keras     the trained float model (Keras 3 or tf_keras per lstm_impl, .keras format)
+  float/model.keras     the trained float model (Keras 3, .keras format)
   train_config.json     {"name", "model": ModelConfig, "features": FeatureParams dict,
                          "alphabet": [note names], "a4_hz", "training": {...}, "metrics": {...}}
   calibration.npz       "windows" float32 (n, window_frames, n_bands): the representative data;
@@ -53,7 +55,7 @@ from melodypair.shared.alphabet import Alphabet
 from melodypair.shared.errors import MelodypairError, UsageError
 from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams
 
-LSTM_IMPLS = ("gates", "unrolled", "fused")
+LSTM_IMPLS = ("gates", "unrolled")
 FLOAT_DIR = "float"
 FLOAT_MODEL_FILE = "model.keras"
 TRAIN_CONFIG_FILE = "train_config.json"
@@ -168,6 +170,47 @@ class Calibration:
     eval_labels: np.ndarray | None
 
 
+def _int8_noise(keras: ModuleType, x: Any, seed: Any) -> Any:
+    """`x` plus uniform noise of +-half an int8 step of its range: the error int8 rounding adds.
+
+    The step comes from the batch's range (stop_gradient): what calibration would see.
+    """
+    ops = keras.ops
+    step = ops.stop_gradient((ops.max(x) - ops.min(x)) / 255.0)
+    return x + step * keras.random.uniform(ops.shape(x), -0.5, 0.5, seed=seed)
+
+
+@functools.cache
+def _quant_noise_class():
+    """The `QuantNoise` Keras layer: identity, but adds int8 rounding noise while it trains."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="melodypair")
+    class QuantNoise(keras.layers.Layer):
+        """Identity at inference; with `enabled` set, training adds int8-like rounding noise.
+
+        Fine-tuning with this noise on every tensor the int8 model rounds (pseudo-quantization
+        noise, a stand-in for quantization-aware training) teaches the float model decisions that
+        survive the rounding, so the int8 export agrees with it.
+        """
+
+        def __init__(self, seed: int | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.seed = seed
+            self.enabled = False
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, x, training=None):
+            if training and self.enabled:
+                return _int8_noise(keras, x, self.seed_generator)
+            return x
+
+        def get_config(self):
+            return {**super().get_config(), "seed": self.seed}
+
+    return QuantNoise
+
+
 @functools.cache
 def _gated_lstm_class():
     """The `GatedLSTM` Keras layer (built lazily: importing this module must not import Keras)."""
@@ -182,22 +225,29 @@ def _gated_lstm_class():
         summed inside one FULLY_CONNECTED instead of being quantized separately and added.
         Measured on 6-epoch models: float/int8 window agreement 98.65% against 97.5%, and the
         worst output perturbation (p99) 0.078 against 0.16.
+        With `enabled` set (see QuantNoise), training adds int8 rounding noise to every tensor
+        of a step: the concatenated input, each gate before and after its activation, the
+        products, the cell state and the output.
         """
 
-        def __init__(self, units: int, l2: float = 0.0, **kwargs):
+        def __init__(self, units: int, l2: float = 0.0, seed: int | None = None, **kwargs):
             super().__init__(**kwargs)
             self.units = units
             self.l2 = l2
+            self.seed = seed
+            self.enabled = False
+            self.seed_generator = keras.random.SeedGenerator(seed)
             reg = keras.regularizers.L2(l2) if l2 else None
             self.gates = [
-                keras.layers.Dense(units, activation=act, kernel_regularizer=reg, name=name)
-                for name, act in (
-                    ("input_gate", "sigmoid"),
-                    ("forget_gate", "sigmoid"),
-                    ("cell_input", "tanh"),
-                    ("output_gate", "sigmoid"),
-                )
+                keras.layers.Dense(units, kernel_regularizer=reg, name=name)
+                for name in ("input_gate", "forget_gate", "cell_input", "output_gate")
             ]
+            self.activations = (
+                keras.activations.sigmoid,
+                keras.activations.sigmoid,
+                keras.activations.tanh,
+                keras.activations.sigmoid,
+            )
 
         def build(self, input_shape):
             width = input_shape[-1] + self.units
@@ -206,32 +256,45 @@ def _gated_lstm_class():
             self.gates[1].bias.assign(keras.ops.ones((self.units,)))  # forget-gate bias 1
             super().build(input_shape)
 
-        def call(self, x):
+        def call(self, x, training=None):
             ops = keras.ops
+            if training and self.enabled:
+
+                def q(t):
+                    return _int8_noise(keras, t, self.seed_generator)
+
+            else:
+
+                def q(t):
+                    return t
+
             h = ops.zeros((ops.shape(x)[0], self.units), dtype=x.dtype)
             c = None
             for t in range(x.shape[1]):
-                z = ops.concatenate([x[:, t, :], h], axis=-1)
-                i, f, g, o = (gate(z) for gate in self.gates)
-                c = i * g if c is None else f * c + i * g
-                h = o * ops.tanh(c)
+                z = q(ops.concatenate([x[:, t, :], h], axis=-1))
+                pairs = zip(self.gates, self.activations, strict=True)
+                i, f, g, o = (q(act(q(gate(z)))) for gate, act in pairs)
+                c = q(i * g) if c is None else q(q(f * c) + q(i * g))
+                h = q(o * q(ops.tanh(c)))
             return h
 
         def get_config(self):
-            return {**super().get_config(), "units": self.units, "l2": self.l2}
+            return {**super().get_config(), "units": self.units, "l2": self.l2, "seed": self.seed}
 
     return GatedLSTM
 
 
-def keras_for(lstm_impl: str) -> ModuleType:
-    """The Keras that builds (and must train, save and load) models of this implementation."""
-    if lstm_impl == "fused":
-        import tf_keras
+def set_quant_noise(model: Any, enabled: bool) -> int:
+    """Switch the int8 rounding noise of a model's QuantNoise/GatedLSTM layers; how many.
 
-        return tf_keras
-    import keras
-
-    return keras
+    Recompile the model afterwards: the flag is read when the training step is traced.
+    """
+    switched = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if hasattr(layer, "enabled") and hasattr(layer, "seed_generator"):
+            layer.enabled = enabled
+            switched += 1
+    return switched
 
 
 def build_model(
@@ -255,7 +318,8 @@ def build_model(
         raise UsageError(f"lstm_impl must be one of {', '.join(LSTM_IMPLS)}")
     if window_frames % frames_per_step:
         raise UsageError("frames_per_step must divide window_frames")
-    k = keras_for(lstm_impl)
+    import keras as k
+
     inputs = k.Input(shape=(window_frames, n_bands), batch_size=batch_size, name="windows")
     x = inputs
     if (input_offset, input_scale) != (0.0, 1.0):
@@ -271,12 +335,20 @@ def build_model(
             "recurrent_regularizer": k.regularizers.L2(l2),
         }
     if lstm_impl == "gates":
-        x = _gated_lstm_class()(units, l2=l2, name="lstm")(x)
+        # QuantNoise layers (identity unless switched on for fine-tuning, see set_quant_noise)
+        # on the tensors the int8 model rounds outside the LSTM: its input and the logits.
+        x = _quant_noise_class()(seed=1, name="input_noise")(x)
+        x = _gated_lstm_class()(units, l2=l2, seed=2, name="lstm")(x)
     else:
         x = k.layers.LSTM(units, unroll=lstm_impl == "unrolled", name="lstm", **reg)(x)
     if dropout:
         x = k.layers.Dropout(dropout, name="dropout")(x)
-    outputs = k.layers.Dense(n_classes, activation="softmax", name="classes")(x)
+    if lstm_impl == "gates":
+        x = k.layers.Dense(n_classes, name="classes")(x)
+        x = _quant_noise_class()(seed=3, name="logits_noise")(x)
+        outputs = k.layers.Softmax(name="softmax")(x)
+    else:
+        outputs = k.layers.Dense(n_classes, activation="softmax", name="classes")(x)
     return k.Model(inputs, outputs, name="melodypair_recognizer")
 
 
@@ -298,11 +370,6 @@ def model_from_config(
     )
 
 
-def is_tf_keras_model(model: Any) -> bool:
-    """True for a tf_keras (Keras 2) model, i.e. the fused-LSTM implementation."""
-    return any(c.__module__.split(".")[0] == "tf_keras" for c in type(model).__mro__)
-
-
 def save_float_model(folder: str | Path, model: Any) -> Path:
     """Save the trained float model as folder/float/model.keras."""
     path = Path(folder) / FLOAT_DIR / FLOAT_MODEL_FILE
@@ -317,9 +384,12 @@ def load_float_model(folder: str | Path, config: ModelConfig) -> Any:
     if not path.is_file():
         raise ModelFolderError(f"{path} is missing; train the model first (melodypair train)")
     if config.lstm_impl == "gates":
-        _gated_lstm_class()  # registers the layer so the file can be deserialized
+        _gated_lstm_class()  # registers the layers so the file can be deserialized
+        _quant_noise_class()
     try:
-        return keras_for(config.lstm_impl).models.load_model(path, compile=False)
+        import keras
+
+        return keras.models.load_model(path, compile=False)
     except (ValueError, OSError, TypeError) as err:
         raise ModelFolderError(f"cannot load {path}: {err}") from None
 

@@ -19,8 +19,6 @@ from typing import Any
 import numpy as np
 
 from melodypair.host.model import (
-    is_tf_keras_model,
-    keras_for,
     load_calibration,
     load_float_model,
     read_train_config,
@@ -38,6 +36,19 @@ from melodypair.shared.model_bundle import (
 )
 
 MIN_AGREEMENT = 0.99
+# Melody parity: recordings from the evaluation distribution (white/pink/babble noise at 20 to
+# 0 dB SNR, dry and reverberant), each decoded by the float and the int8 model through the same
+# decoder. The stated tolerance: at most 1 recording in 20 may end in another pairing melody
+# (a recording at the edge of what the model hears can tip either way on a rounding).
+MELODY_RECORDINGS = 60
+MIN_SAME_MELODY = 0.95
+MELODY_CONDITIONS = tuple(
+    (noise, snr_db, rt60_s)
+    for noise in ("white", "pink", "babble")
+    for snr_db in (20.0, 10.0, 5.0, 0.0)
+    for rt60_s in (0.0, 0.5)
+)
+MELODY_SEED = 20261130
 CONFIDENT_MARGIN = 0.1  # top-1 minus top-2 float posterior; below it, argmax is nearly a tie
 MAX_REPRESENTATIVE_WINDOWS = 500  # calibration beyond this barely moves the ranges, costs time
 FORBIDDEN_OPS = frozenset({"WHILE", "IF", "CALL_ONCE", "CUSTOM", "DELEGATE"})
@@ -79,6 +90,34 @@ class ParityReport:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class MelodyParityReport:
+    """How often the float and the int8 model, in the same decoder, hear the same thing."""
+
+    recordings: int
+    same_notes: float  # fraction with identical heard note sequences
+    same_melody: float  # fraction where both found the same pairing melody (or both none)
+    float_paired: float  # fraction where the float model's melody is the one played
+    int8_paired: float
+    min_same_melody: float
+    differing: tuple[str, ...]  # the conditions of the recordings whose melodies differ
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["differing"] = list(self.differing)
+        return d
+
+
+class KerasPosteriors:
+    """A float Keras model in the decoder's classifier seat (see decoder.PosteriorModel)."""
+
+    def __init__(self, keras_model: Any):
+        self.model = keras_model
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(np.asarray(windows, np.float32), training=False), np.float32)
+
+
 def convert_int8(keras_model: Any, representative_windows: np.ndarray) -> bytes:
     """Full-integer int8 TFLite bytes (int8 in/out, TFLITE_BUILTINS_INT8 only), names stripped."""
     import tensorflow as tf
@@ -87,13 +126,8 @@ def convert_int8(keras_model: Any, representative_windows: np.ndarray) -> bytes:
     rep = _subsample(np.asarray(representative_windows, np.float32), MAX_REPRESENTATIVE_WINDOWS)
     if rep.ndim != 3 or len(rep) == 0:
         raise ExportError("the representative dataset needs at least one window (n, frames, bands)")
-    if is_tf_keras_model(keras_model):
-        # The fused LSTM converts only with a fixed batch of 1.
-        function = tf.function(lambda x: keras_model(x, training=False))
-        concrete = function.get_concrete_function(tf.TensorSpec([1, *rep.shape[1:]], tf.float32))
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], keras_model)
-    else:  # Keras 3 goes through a SavedModel export, which keeps a free batch dimension
-        converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    # Keras 3 goes through a SavedModel export, which keeps a free batch dimension.
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([w[None]] for w in rep)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -120,7 +154,7 @@ def verify_int8(tflite_bytes: bytes) -> Int8Summary:
     if len(model.subgraphs) != 1:
         raise ExportError(
             f"the int8 model has {len(model.subgraphs)} subgraphs (a WHILE/IF body?); "
-            "use lstm_impl 'unrolled' or 'fused'"
+            "use lstm_impl 'gates' or 'unrolled'"
         )
     graph = model.subgraphs[0]
     names = []
@@ -172,7 +206,7 @@ def export_int8(
     values = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "tool_versions": _tool_versions(keras_model),
+        "tool_versions": _tool_versions(),
         "tflite_sha256": "",
         **manifest_fields,
     }
@@ -227,13 +261,86 @@ def parity_check(
     return report
 
 
+def melody_parity(
+    keras_model: Any,
+    bundle: ModelBundle,
+    recordings: int = MELODY_RECORDINGS,
+    min_same_melody: float = MIN_SAME_MELODY,
+    seed: int = MELODY_SEED,
+    progress: bool = False,
+) -> MelodyParityReport:
+    """Decode evaluation recordings with both models; ParityError if melodies differ too often."""
+    from tqdm import tqdm
+
+    from melodypair.host.recognizer_eval import pairing_config, pairing_recording
+    from melodypair.shared.decoder import decode_audio
+    from melodypair.shared.melody_code import MelodyCode
+    from melodypair.shared.melody_finder import best_melody
+
+    _check_melody_alphabet(bundle.alphabet.names)
+    rng = np.random.default_rng(seed)
+    cfg, code = pairing_config(), MelodyCode(bundle.alphabet)
+    float_model = KerasPosteriors(keras_model)
+    same_notes = same_melody = float_paired = int8_paired = 0
+    differing = []
+    for i in tqdm(range(recordings), desc="melody parity", unit="rec", disable=not progress):
+        noise, snr_db, rt60_s = MELODY_CONDITIONS[i % len(MELODY_CONDITIONS)]
+        secret = int.from_bytes(rng.bytes((code.secret_bits + 7) // 8)) >> (-code.secret_bits % 8)
+        melody, ex = pairing_recording(rng, cfg, code, noise, snr_db, rt60_s, secret=secret)
+        heard = []
+        for classifier in (float_model, None):
+            out = decode_audio(ex.audio, 16000, bundle, classifier=classifier)
+            best = best_melody(out.melodies)
+            secret_heard = None if best is None else best.result.melody.secret
+            heard.append(([n.symbol for n in out.notes], secret_heard))
+        (f_notes, f_secret), (q_notes, q_secret) = heard
+        same_notes += f_notes == q_notes
+        same_melody += f_secret == q_secret
+        float_paired += f_secret == melody.secret
+        int8_paired += q_secret == melody.secret
+        if f_secret != q_secret:
+            differing.append(f"{noise} {snr_db:+.0f} dB {'reverb' if rt60_s else 'dry'}")
+    n = max(recordings, 1)
+    report = MelodyParityReport(
+        recordings=recordings,
+        same_notes=same_notes / n,
+        same_melody=same_melody / n,
+        float_paired=float_paired / n,
+        int8_paired=int8_paired / n,
+        min_same_melody=min_same_melody,
+        differing=tuple(differing),
+    )
+    if recordings and report.same_melody < min_same_melody:
+        raise ParityError(
+            f"the int8 model decodes another melody than the float model on "
+            f"{len(differing)} of {recordings} evaluation recordings (allowed: "
+            f"{1 - min_same_melody:.0%}; {', '.join(differing[:5])}); retrain (the noisy "
+            "fine-tune, quant_noise_epochs, makes the float model robust to int8 rounding)"
+        )
+    return report
+
+
+def _check_melody_alphabet(names: tuple[str, ...]) -> None:
+    from melodypair.shared.alphabet import DEFAULT_ALPHABET
+
+    if tuple(names) != DEFAULT_ALPHABET.names:
+        raise ParityError(
+            "the melody parity check plays pairing melodies, which need the default alphabet; "
+            "this model has another (skip the check with --melody-recordings 0)"
+        )
+
+
 def quantize_folder(
-    folder: str | Path, min_agreement: float = MIN_AGREEMENT
-) -> tuple[ModelBundle, ParityReport]:
+    folder: str | Path,
+    min_agreement: float = MIN_AGREEMENT,
+    melody_recordings: int = MELODY_RECORDINGS,
+    progress: bool = False,
+) -> tuple[ModelBundle, ParityReport, MelodyParityReport | None]:
     """`melodypair quantize`: float/ + calibration.npz + train_config.json -> checked bundle.
 
-    The bundle is built in a temporary folder and only saved into `folder` when parity passes,
-    so a failed export never leaves a model.tflite that looks valid.
+    The bundle is built in a temporary folder and only saved into `folder` when both parity
+    checks pass (windows, then melodies), so a failed export never leaves a model.tflite that
+    looks valid.
     """
     folder = Path(folder)
     config = read_train_config(folder)
@@ -242,6 +349,8 @@ def quantize_folder(
             f"{folder} was trained on other feature parameters than this code computes; "
             "retrain the model or use a matching melodypair version"
         )
+    if melody_recordings:
+        _check_melody_alphabet(config.alphabet)
     features = config.feature_params
     calibration = load_calibration(folder, config.model.window_frames, features.n_bands)
     keras_model = load_float_model(folder, config.model)
@@ -264,10 +373,15 @@ def quantize_folder(
         report = parity_check(
             keras_model, staged, calibration.eval_windows, calibration.eval_labels, min_agreement
         )
+        melodies = None
+        if melody_recordings:
+            melodies = melody_parity(keras_model, staged, melody_recordings, progress=progress)
         tflite = staged.tflite_path.read_bytes()
-    manifest = staged.manifest
-    manifest = replace(manifest, metrics={**manifest.metrics, "int8_parity": report.to_dict()})
-    return save_bundle(folder, tflite, manifest), report
+    metrics = {**staged.manifest.metrics, "int8_parity": report.to_dict()}
+    if melodies is not None:
+        metrics["int8_melody_parity"] = melodies.to_dict()
+    manifest = replace(staged.manifest, metrics=metrics)
+    return save_bundle(folder, tflite, manifest), report, melodies
 
 
 def _subsample(windows: np.ndarray, limit: int) -> np.ndarray:
@@ -277,12 +391,12 @@ def _subsample(windows: np.ndarray, limit: int) -> np.ndarray:
     return windows[np.linspace(0, len(windows) - 1, limit).round().astype(int)]
 
 
-def _tool_versions(keras_model: Any) -> dict:
+def _tool_versions() -> dict:
+    import keras as k
     import tensorflow as tf
 
     from melodypair import __version__
 
-    k = keras_for("fused" if is_tf_keras_model(keras_model) else "unrolled")
     return {
         "melodypair": __version__,
         "tensorflow": tf.__version__,

@@ -55,13 +55,10 @@ def _verdict(found, secret: int) -> tuple[bool, bool, int]:
     return ok, not ok, best.result.corrected
 
 
-def _trials(args) -> list[TrialResult]:
-    seed, noise, snr_db, room, rt60_s, count, model_dir = args
-    from melodypair.shared.decoder import decode_audio, load_default_bundle
-
-    bundle = load_default_bundle(model_dir)
-    rng = np.random.default_rng(seed)
-    cfg = replace(
+def pairing_config() -> dataset.DataConfig:
+    """The evaluation distribution narrowed to what pairing plays: one melody in the pairing
+    rhythm, with silence around it (the room, microphone and noise come from the trial)."""
+    return replace(
         dataset.eval_config(),
         pairing_rhythm_prob=1.0,
         pairing_tempo_jitter=0.0,
@@ -70,19 +67,42 @@ def _trials(args) -> list[TrialResult]:
         lead_ms=(300.0, 1000.0),
         tail_ms=(300.0, 1000.0),
     )
+
+
+def pairing_recording(
+    rng: np.random.Generator,
+    cfg: dataset.DataConfig,
+    code: MelodyCode,
+    noise: str,
+    snr_db: float,
+    rt60_s: float,
+    secret: int | None = None,
+):
+    """(melody, example) for one trial: a pairing melody (fresh from the CSPRNG, or from
+    `secret`) in a timbre, rate and level drawn from `rng`, with this noise and room."""
+    melody = code.new() if secret is None else code.encode(secret)
+    condition = dataset.Condition(
+        timbre=str(rng.choice(cfg.timbres)),
+        rate_hz=int(rng.choice(cfg.rates_hz)),
+        noise=noise,
+        snr_db=snr_db,
+        rt60_s=rt60_s if rt60_s == 0 else float(rng.uniform(0.8, 1.2) * rt60_s),
+        level_dbfs=float(rng.uniform(-30.0, -6.0)),
+    )
+    return melody, dataset.make_example(rng, cfg, symbols=list(melody.notes), condition=condition)
+
+
+def _trials(args) -> list[TrialResult]:
+    seed, noise, snr_db, room, rt60_s, count, model_dir = args
+    from melodypair.shared.decoder import decode_audio, load_default_bundle
+
+    bundle = load_default_bundle(model_dir)
+    rng = np.random.default_rng(seed)
+    cfg = pairing_config()
     code = MelodyCode()
     out = []
     for _ in range(count):
-        melody = code.new()
-        condition = dataset.Condition(
-            timbre=str(rng.choice(cfg.timbres)),
-            rate_hz=int(rng.choice(cfg.rates_hz)),
-            noise=noise,
-            snr_db=snr_db,
-            rt60_s=rt60_s if rt60_s == 0 else float(rng.uniform(0.8, 1.2) * rt60_s),
-            level_dbfs=float(rng.uniform(-30.0, -6.0)),
-        )
-        ex = dataset.make_example(rng, cfg, symbols=list(melody.notes), condition=condition)
+        melody, ex = pairing_recording(rng, cfg, code, noise, snr_db, rt60_s)
         seconds = ex.audio.size / 16000
         for name in ("learned", "stft"):
             started = time.process_time()
@@ -101,7 +121,7 @@ def _trials(args) -> list[TrialResult]:
                     noise=noise,
                     snr_db=snr_db,
                     room=room,
-                    timbre=condition.timbre,
+                    timbre=ex.condition.timbre,
                     exact=symbols == list(melody.notes),
                     paired=paired,
                     wrong_melody=wrong,

@@ -10,6 +10,7 @@ Reproducible: the seed fixes the data, the initial weights and the batch order.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -18,16 +19,17 @@ import time
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from melodypair.host.model import (
     ModelConfig,
     TrainConfig,
-    keras_for,
     model_from_config,
     save_calibration,
     save_float_model,
+    set_quant_noise,
     write_train_config,
 )
 from melodypair.shared.alphabet import DEFAULT_ALPHABET
@@ -52,6 +54,10 @@ class TrainingParams:
     time_budget_min: float = 22.0  # training stops after the epoch that runs past this
     calibration_windows: int = 1000
     parity_windows: int = 4000
+    # Fine-tuning with int8 rounding noise after training ("gates" models only; see QuantNoise):
+    # its epochs, and its learning rate as a fraction of learning_rate.
+    quant_noise_epochs: int = 6
+    quant_noise_lr_factor: float = 0.25
 
 
 def load_config(path: Path | None) -> tuple[TrainingParams, ModelConfig]:
@@ -132,16 +138,13 @@ def cached_examples(count: int, seed: int, data_cfg, progress: bool = True) -> l
     return [dataset.FrameExample(e.frames, e.labels) for e in examples]
 
 
-def train(
-    params: TrainingParams, model_cfg: ModelConfig, out_dir: Path, progress: bool = True
-) -> dict:
-    """Train one model into `out_dir` (what `melodypair quantize` reads); returns the report."""
+def training_windows(
+    params: TrainingParams, m: ModelConfig, progress: bool = True
+) -> tuple[Any, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The data config and the (windows, labels) to train on and to validate on."""
     from melodypair.host import dataset
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
     data_cfg = dataset.DataConfig()
-    m = model_cfg
     silence = len(DEFAULT_ALPHABET)
     train_ex, val_ex = (
         [
@@ -155,48 +158,38 @@ def train(
     )
     train_ws = dataset.windows_of(train_ex, m.window_frames, params.train_hop_frames, m.label_frame)
     val_ws = dataset.windows_of(val_ex, m.window_frames, m.window_hop_frames, m.label_frame)
-    x_train, y_train = train_ws.take(np.arange(len(train_ws)))
-    x_val, y_val = val_ws.take(np.arange(len(val_ws)))
+    return data_cfg, train_ws.take(np.arange(len(train_ws))), val_ws.take(np.arange(len(val_ws)))
+
+
+def train(
+    params: TrainingParams, model_cfg: ModelConfig, out_dir: Path, progress: bool = True
+) -> dict:
+    """Train one model into `out_dir` (what `melodypair quantize` reads); returns the report."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    m = model_cfg
+    data_cfg, (x_train, y_train), (x_val, y_val) = training_windows(params, m, progress)
     n_classes = len(DEFAULT_ALPHABET) + 1
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    k = keras_for(m.lstm_impl)
+    import keras as k
+
     k.utils.set_random_seed(params.seed)
     model = model_from_config(m, DEFAULT_FEATURES.n_bands, n_classes)
-    model.compile(
-        optimizer=k.optimizers.Adam(params.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
     deadline = started + 60.0 * params.time_budget_min
-
-    class _Budget(k.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if time.monotonic() > deadline:
-                self.model.stop_training = True
-
-    history = model.fit(
-        x_train,
-        y_train,
-        batch_size=params.batch_size,
-        epochs=params.max_epochs,
-        validation_data=(x_val, y_val),
-        verbose=2 if progress else 0,
-        callbacks=[
-            k.callbacks.EarlyStopping(
-                patience=params.patience,
-                min_delta=params.min_delta,
-                restore_best_weights=True,
-                monitor="val_loss",
-            ),
-            k.callbacks.ReduceLROnPlateau(patience=2, factor=0.5, monitor="val_loss"),
-            _Budget(),
-        ],
-        shuffle=True,
+    fit = functools.partial(
+        _fit, model, (x_train, y_train), (x_val, y_val), params, deadline, progress
     )
+    history = fit(params.max_epochs, params.learning_rate, early_stop=True)
+    noise_history = {}
+    if params.quant_noise_epochs and m.lstm_impl == "gates":
+        set_quant_noise(model, True)
+        lr = params.learning_rate * params.quant_noise_lr_factor
+        noise_history = fit(params.quant_noise_epochs, lr, early_stop=False)
+        set_quant_noise(model, False)
     save_float_model(out_dir, model)
     rng = np.random.default_rng(params.seed)
-    calib = rng.choice(len(x_train), params.calibration_windows, replace=False)
+    calib = rng.choice(len(x_train), min(params.calibration_windows, len(x_train)), replace=False)
     parity = rng.choice(len(x_val), min(params.parity_windows, len(x_val)), replace=False)
     save_calibration(out_dir, x_train[calib], y_train[calib], x_val[parity], y_val[parity])
 
@@ -210,10 +203,14 @@ def train(
         "per_class_accuracy": dict(zip(classes, per_class, strict=True)),
         "confusion": confusion.tolist(),
         "classes": classes,
-        "epochs": len(history.history["loss"]),
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
-        "train_windows": len(train_ws),
-        "val_windows": len(val_ws),
+        "epochs": len(history.get("loss", [])),
+        "quant_noise_epochs": len(noise_history.get("loss", [])),
+        "history": {
+            name: [float(v) for v in [*history.get(name, []), *noise_history.get(name, [])]]
+            for name in history
+        },
+        "train_windows": len(x_train),
+        "val_windows": len(x_val),
         "train_seconds": round(time.monotonic() - started, 1),
     }
     write_train_config(
@@ -228,12 +225,65 @@ def train(
             metrics={
                 "val_window_accuracy": report["val_window_accuracy"],
                 "epochs": report["epochs"],
+                "quant_noise_epochs": report["quant_noise_epochs"],
                 "train_seconds": report["train_seconds"],
             },
         ),
     )
     _write_report(out_dir / "report", report)
     return report
+
+
+def _fit(
+    model: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    params: TrainingParams,
+    deadline: float,
+    progress: bool,
+    epochs: int,
+    learning_rate: float,
+    early_stop: bool,
+) -> dict:
+    """Compile and fit `model` (the optimizer starts afresh); the Keras history as a dict.
+
+    With `early_stop`, training stops when the validation loss stalls (best weights restored);
+    any phase stops after the epoch that runs past `deadline` (time.monotonic()).
+    """
+    import keras as k
+
+    model.compile(
+        optimizer=k.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+    class _Budget(k.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() > deadline:
+                self.model.stop_training = True
+
+    callbacks = [_Budget()]
+    if early_stop:
+        callbacks += [
+            k.callbacks.EarlyStopping(
+                patience=params.patience,
+                min_delta=params.min_delta,
+                restore_best_weights=True,
+                monitor="val_loss",
+            ),
+            k.callbacks.ReduceLROnPlateau(patience=2, factor=0.5, monitor="val_loss"),
+        ]
+    history = model.fit(
+        *train,
+        batch_size=params.batch_size,
+        epochs=epochs,
+        validation_data=val,
+        verbose=2 if progress else 0,
+        callbacks=callbacks,
+        shuffle=True,
+    )
+    return history.history
 
 
 def _write_report(folder: Path, report: dict) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -27,6 +28,12 @@ from melodypair.shared.resample import Resampler
 from melodypair.shared.smoothing import NoteSmoother, Segment, SmoothingParams
 
 HISTORY_S = 20.0  # posteriors kept for the melody finder's guesses (bounded memory)
+
+
+class PosteriorModel(Protocol):
+    """What turns windows (n, window_frames, n_bands) into class posteriors (n, n_classes)."""
+
+    def predict(self, windows: np.ndarray) -> np.ndarray: ...
 
 
 def default_model_dir() -> Path:
@@ -58,7 +65,10 @@ class Decoder:
         smoothing: SmoothingParams | None = None,
         finder: FinderParams | None = None,
         num_threads: int = 1,
+        classifier: PosteriorModel | None = None,
     ):
+        """`classifier` replaces the bundle's int8 model (quantize's melody parity check runs the
+        float model through the same decoder); the bundle still gives the geometry."""
         m = bundle.manifest
         self.bundle = bundle
         self.features = bundle.feature_params
@@ -69,7 +79,7 @@ class Decoder:
         self._resampler = Resampler(input_rate_hz, self.features.sample_rate_hz)
         self._extractor = FeatureExtractor(self.features)
         self._windower = Windower(m.window_frames, m.window_hop_frames)
-        self._classifier = WindowClassifier(bundle, num_threads=num_threads)
+        self._classifier = classifier or WindowClassifier(bundle, num_threads=num_threads)
         self._smoother = NoteSmoother(len(self.alphabet), self.smoothing)
         hop = self.features.hop_samples
         self._lead_pad_samples = m.label_frame * hop

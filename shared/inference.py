@@ -177,7 +177,7 @@ class WindowClassifier:
             )
         self.input_quant = _quantization(inp)
         self.output_quant = _quantization(out)
-        resizable = int(inp["shape_signature"][0]) == -1  # the fused LSTM exports with batch 1
+        resizable = int(inp["shape_signature"][0]) == -1  # else a model exported with batch 1
         self.max_batch = max(1, max_batch) if resizable else 1
 
     def _runner(self, batch: int) -> tuple[Any, int, int]:

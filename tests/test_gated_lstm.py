@@ -27,3 +27,31 @@ def test_config_round_trip():
     layer = cls(8, l2=1e-3, name="lstm")
     clone = cls.from_config(layer.get_config())
     assert (clone.units, clone.l2, clone.name) == (8, 1e-3, "lstm")
+
+
+def test_quant_noise_is_off_at_inference_and_one_int8_step_at_most_while_training():
+    from melodypair.host.model import _quant_noise_class, set_quant_noise
+
+    x = np.linspace(-2.0, 3.0, 400, dtype=np.float32).reshape(4, 100)
+    layer = _quant_noise_class()(seed=0)
+    np.testing.assert_array_equal(layer(x, training=True), x)  # not switched on
+    model = keras.Sequential([keras.Input((100,)), layer])
+    assert set_quant_noise(model, True) == 1
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    noisy = np.asarray(layer(x, training=True))
+    half_step = (x.max() - x.min()) / 255 / 2
+    assert 0 < np.abs(noisy - x).max() <= half_step * 1.0001
+    assert np.abs(noisy - x).mean() > half_step / 4  # uniform noise, not a few stray values
+
+
+def test_gated_lstm_noise_changes_training_outputs_only():
+    from melodypair.host.model import set_quant_noise
+
+    x = np.random.default_rng(1).standard_normal((8, 4, 6)).astype(np.float32)
+    gated = _gated_lstm_class()(5, seed=0)
+    clean = np.asarray(gated(x))
+    model = keras.Sequential([keras.Input((4, 6)), gated])
+    set_quant_noise(model, True)
+    np.testing.assert_array_equal(gated(x, training=False), clean)
+    noisy = np.asarray(gated(x, training=True))
+    assert 0 < np.abs(noisy - clean).max() < 0.1

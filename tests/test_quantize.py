@@ -19,7 +19,6 @@ from melodypair.cli import main
 from melodypair.host.model import (
     ModelConfig,
     TrainConfig,
-    keras_for,
     model_from_config,
     save_calibration,
     save_float_model,
@@ -30,10 +29,12 @@ from melodypair.host.quantize import (
     ParityError,
     convert_int8,
     export_int8,
+    melody_parity,
     parity_check,
     verify_int8,
 )
 from melodypair.shared.alphabet import Alphabet
+from melodypair.shared.decoder import default_model_dir
 from melodypair.shared.features import DEFAULT_FEATURES
 from melodypair.shared.inference import WindowClassifier, load_interpreter
 from melodypair.shared.model_bundle import MODEL_FILE, classes_for, load_bundle
@@ -61,7 +62,8 @@ def easy_windows(n: int, seed: int, loud_db: float = 4.0) -> tuple[np.ndarray, n
 
 
 def train_tiny(config: ModelConfig, seed: int = 0):
-    k = keras_for(config.lstm_impl)
+    import keras as k
+
     k.utils.set_random_seed(seed)
     model = model_from_config(config, N_BANDS, N_CLASSES)
     model.compile(optimizer=k.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
@@ -241,29 +243,6 @@ def test_decoding_side_runs_the_bundle_without_tensorflow(bundle, evaluation):
     assert result.stdout.split() == [str(c) for c in expected]
 
 
-def test_fused_lstm_exports_with_batch_one(calibration, evaluation, tmp_path):
-    # Without in-model normalization: int8 conversion of the fused LSTM behind a non-zero offset
-    # breaks it (see host/model.py).
-    config = ModelConfig(
-        window_frames=8,
-        label_frame=4,
-        frames_per_step=2,
-        units=16,
-        lstm_impl="fused",
-        input_offset=0.0,
-        input_scale=1.0,
-        l2=0.0,
-    )
-    fused = train_tiny(config)
-    bundle = export_int8(fused, calibration, tmp_path, manifest_fields(config))
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in bundle.manifest.metrics["tflite_ops"]
-    classifier = WindowClassifier(bundle)
-    assert classifier.max_batch == 1
-    report = parity_check(fused, bundle, *evaluation)
-    assert report.agreement >= 0.99 and report.int8_accuracy > 0.9
-    assert classifier.predict(evaluation[0][:3]).shape == (3, N_CLASSES)
-
-
 def write_training_folder(folder, model, calibration, evaluation, config=CONFIG, **changes):
     save_float_model(folder, model)
     save_calibration(folder, calibration, None, *evaluation)
@@ -281,8 +260,10 @@ def write_training_folder(folder, model, calibration, evaluation, config=CONFIG,
 def test_quantize_cli_writes_a_checked_bundle(model, calibration, evaluation, tmp_path, capsys):
     folder = tmp_path / "tiny"
     write_training_folder(folder, model, calibration, evaluation)
-    assert main(["quantize", str(folder), "--json"]) == 0
+    # Four notes make no pairing melody: the melody check is skipped (tested below on its own).
+    assert main(["quantize", str(folder), "--melody-recordings", "0", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
+    assert info["melody_parity"] is None
     bundle = load_bundle(folder)
     assert info["tflite_sha256"] == bundle.manifest.tflite_sha256
     assert info["parity"]["agreement"] >= 0.99
@@ -323,3 +304,41 @@ def test_quantize_cli_fails_parity_and_writes_nothing(fragile_model, evaluation,
     assert "agrees with the float model on only" in capsys.readouterr().err
     assert not (folder / MODEL_FILE).exists()
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_quantize_cli_says_the_melody_check_needs_the_default_alphabet(
+    model, calibration, evaluation, tmp_path, capsys
+):
+    folder = tmp_path / "tiny"
+    write_training_folder(folder, model, calibration, evaluation)
+    assert main(["quantize", str(folder)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--melody-recordings 0" in err
+    assert not (folder / MODEL_FILE).exists()
+
+
+class _Posteriors:
+    """A stand-in float model: a callable from windows to posteriors, as Keras models are."""
+
+    def __init__(self, predict):
+        self.predict = predict
+
+    def __call__(self, windows, training=False):
+        return self.predict(windows)
+
+
+def test_melody_parity_passes_when_both_models_hear_alike():
+    shipped = load_bundle(default_model_dir())
+    same = _Posteriors(WindowClassifier(shipped).predict)
+    report = melody_parity(same, shipped, recordings=6)
+    assert (report.same_melody, report.same_notes, report.differing) == (1.0, 1.0, ())
+    assert report.float_paired == report.int8_paired >= 0.5  # 20 to 0 dB: mostly heard
+    assert report.to_dict()["recordings"] == 6
+
+
+def test_melody_parity_fails_loudly_when_the_int8_model_hears_otherwise():
+    shipped = load_bundle(default_model_dir())
+    n_classes = len(shipped.manifest.classes)
+    deaf = _Posteriors(lambda w: np.eye(n_classes, dtype=np.float32)[[-1] * len(w)])  # silence
+    with pytest.raises(ParityError, match=r"another melody than the float model on \d+ of 6"):
+        melody_parity(deaf, shipped, recordings=6)

@@ -1,0 +1,61 @@
+"""`melodypair train` end to end on a tiny budget, then `melodypair quantize` on its folder.
+
+A few recordings and one epoch each for training and the noisy fine-tune: this checks the
+folder contract and the CLI, not the model's quality (that is models/default/eval.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from melodypair.cli import main
+from melodypair.host.model import CALIBRATION_FILE, FLOAT_DIR, FLOAT_MODEL_FILE, read_train_config
+from melodypair.shared.model_bundle import load_bundle
+
+pytestmark = pytest.mark.slow
+
+TINY = """
+[training]
+train_recordings = 6
+val_recordings = 3
+max_epochs = 1
+quant_noise_epochs = 1
+calibration_windows = 50
+parity_windows = 100
+
+[model]
+units = 8
+"""
+
+
+def test_train_then_quantize_a_tiny_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    out = tmp_path / "tiny"
+    assert main(["train", "--config", str(config), "--out", str(out), "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["epochs"], summary["quant_noise_epochs"]) == (1, 1)
+    assert (out / FLOAT_DIR / FLOAT_MODEL_FILE).is_file() and (out / CALIBRATION_FILE).is_file()
+    assert (out / "report" / "history.png").is_file()
+    config_back = read_train_config(out)
+    assert config_back.model.units == 8
+    assert config_back.training["params"]["quant_noise_epochs"] == 1
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert len(report["history"]["loss"]) == 2  # the plain epoch and the noisy one
+    assert (
+        main(["quantize", str(out), "--min-agreement", "0", "--melody-recordings", "2", "--json"])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)
+    bundle = load_bundle(out)
+    assert bundle.manifest.training["model"]["units"] == 8
+
+
+def test_train_rejects_an_unknown_setting(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text("[training]\nquant_noise_epoch = 3\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) != 0
+    assert "quant_noise_epoch" in capsys.readouterr().err
