@@ -24,9 +24,15 @@ def test_same_outputs_as_keras_lstm_with_the_same_weights():
 
 def test_config_round_trip():
     cls = _gated_lstm_class()
-    layer = cls(8, l2=1e-3, name="lstm")
+    layer = cls(8, l2=1e-3, seed=4, cell_limit=3.0, name="lstm")
     clone = cls.from_config(layer.get_config())
-    assert (clone.units, clone.l2, clone.name) == (8, 1e-3, "lstm")
+    assert (clone.units, clone.l2, clone.seed, clone.cell_limit, clone.name) == (
+        8,
+        1e-3,
+        4,
+        3.0,
+        "lstm",
+    )
 
 
 def test_quant_noise_is_off_at_inference_and_one_int8_step_at_most_while_training():
@@ -55,3 +61,15 @@ def test_gated_lstm_noise_changes_training_outputs_only():
     np.testing.assert_array_equal(gated(x, training=False), clean)
     noisy = np.asarray(gated(x, training=True))
     assert 0 < np.abs(noisy - clean).max() < 0.1
+
+
+def test_cell_limit_adds_a_training_penalty_for_large_cell_states_only():
+    x = np.random.default_rng(2).normal(0.0, 3.0, (16, 4, 6)).astype(np.float32)
+    loose = _gated_lstm_class()(5, seed=0, cell_limit=0.05)
+    loose(x, training=True)
+    assert len(loose.losses) == 1 and float(loose.losses[0]) > 0
+    loose(x, training=False)
+    assert not loose.losses  # inference pays nothing
+    roomy = _gated_lstm_class()(5, seed=0, cell_limit=100.0)
+    roomy(x, training=True)
+    assert float(roomy.losses[0]) == 0.0  # |c| <= steps, far under the limit
