@@ -349,11 +349,11 @@ def quantize_folder(
             f"{folder} was trained on other feature parameters than this code computes; "
             "retrain the model or use a matching melodypair version"
         )
-    if melody_recordings:
-        _check_melody_alphabet(config.alphabet)
     features = config.feature_params
     calibration = load_calibration(folder, config.model.window_frames, features.n_bands)
     keras_model = load_float_model(folder, config.model)
+    if melody_recordings:  # before the conversion, which takes a while
+        _check_melody_alphabet(config.alphabet)
     fields = {
         "name": config.name,
         "alphabet": list(config.alphabet),
