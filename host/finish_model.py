@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--trials", type=int, default=20, help="trials per condition")
+    parser.add_argument("--trials", type=int, default=50, help="trials per condition")
     parser.add_argument("--skip-tuning", action="store_true")
     parser.add_argument(
         "--readme", type=Path, help="rewrite this file's <!-- recognizer:begin/end --> block"
