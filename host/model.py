@@ -331,9 +331,10 @@ def set_quant_noise(model: Any, enabled: bool) -> int:
 
     Recompile the model afterwards: the flag is read when the training step is traced.
     """
+    noisy = (_quant_noise_class(), _gated_lstm_class())
     switched = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if hasattr(layer, "enabled") and hasattr(layer, "seed_generator"):
+    for layer in model.layers:
+        if isinstance(layer, noisy):
             layer.enabled = enabled
             switched += 1
     return switched

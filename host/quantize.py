@@ -281,15 +281,19 @@ def melody_parity(
     rng = np.random.default_rng(seed)
     cfg, code = pairing_config(), MelodyCode(bundle.alphabet)
     float_model = KerasPosteriors(keras_model)
+    rate_hz = bundle.feature_params.sample_rate_hz  # the recordings are at the model's rate
     same_notes = same_melody = float_paired = int8_paired = 0
     differing = []
     for i in tqdm(range(recordings), desc="melody parity", unit="rec", disable=not progress):
         noise, snr_db, rt60_s = MELODY_CONDITIONS[i % len(MELODY_CONDITIONS)]
-        secret = int.from_bytes(rng.bytes((code.secret_bits + 7) // 8)) >> (-code.secret_bits % 8)
+        # Seeded (not the CSPRNG): the same recordings every run. The top secret_bits bits of
+        # whole random bytes.
+        n_bytes = (code.secret_bits + 7) // 8
+        secret = int.from_bytes(rng.bytes(n_bytes)) >> (8 * n_bytes - code.secret_bits)
         melody, ex = pairing_recording(rng, cfg, code, noise, snr_db, rt60_s, secret=secret)
         heard = []
-        for classifier in (float_model, None):
-            out = decode_audio(ex.audio, 16000, bundle, classifier=classifier)
+        for classifier in (float_model, None):  # None: the bundle's int8 model
+            out = decode_audio(ex.audio, rate_hz, bundle, classifier=classifier)
             best = best_melody(out.melodies)
             secret_heard = None if best is None else best.result.melody.secret
             heard.append(([n.symbol for n in out.notes], secret_heard))
