@@ -1,5 +1,7 @@
 """`melodypair train`: generate data, train the window LSTM, save the float model and a report.
 
+Two phases: training with early stopping, then `quant_noise_epochs` of fine-tuning with int8
+rounding noise (host/model.py QuantNoise), which makes the int8 export agree with the float model.
 The output folder is the contract with `melodypair quantize` (see host/model.py):
   float/model.keras      the trained Keras model
   calibration.npz        representative windows (int8 calibration), held-out windows (parity)
