@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from melodypair.host.cli_types import whole_number
 from melodypair.shared.errors import MelodypairError, UsageError
 
 
@@ -33,13 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", metavar="DIR", help="report folder (default out/eval or out/eval-quick)"
     )
     p.add_argument("--seed", type=int, default=None, help="seed of every trial (default 20261122)")
-    p.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--workers", type=whole_number(1), default=2, help="worker processes (default 2)"
+    )
     p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped model)")
-    p.add_argument("--trials", type=_positive, help="trials per noisy condition")
-    p.add_argument("--clean-trials", type=_positive, help="trials per quiet room")
+    p.add_argument("--trials", type=whole_number(1), help="trials per noisy condition")
+    p.add_argument("--clean-trials", type=whole_number(1), help="trials per quiet room")
     p.add_argument(
         "--false-accept-trials",
-        type=_positive,
+        type=whole_number(1),
         help="pairings between different melodies (default 1200 full, 300 quick)",
     )
     p.add_argument(
@@ -60,16 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON summary object")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_evaluate)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 
+from melodypair.host.cli_types import whole_number
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     quantize = subparsers.add_parser(
@@ -32,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     quantize.add_argument(
         "--melody-recordings",
-        type=_count,
+        type=whole_number(0),
         default=60,
         metavar="N",
         help="evaluation recordings for the melody parity check (default 60; 0 skips it, "
@@ -49,16 +51,6 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
     return value
 
 
