@@ -73,3 +73,17 @@ def test_cell_limit_adds_a_training_penalty_for_large_cell_states_only():
     roomy = _gated_lstm_class()(5, seed=0, cell_limit=100.0)
     roomy(x, training=True)
     assert float(roomy.losses[0]) == 0.0  # |c| <= steps, far under the limit
+
+
+def test_quant_noise_limit_penalizes_values_beyond_it_in_training_only():
+    from melodypair.host.model import _quant_noise_class
+
+    x = np.array([[-7.0, -1.0, 0.0, 2.0, 9.0]], dtype=np.float32)
+    layer = _quant_noise_class()(seed=0, limit=6.0)
+    np.testing.assert_array_equal(layer(x, training=True), x)  # still the identity
+    assert len(layer.losses) == 1
+    assert float(layer.losses[0]) == pytest.approx((1.0**2 + 3.0**2) / 5)
+    layer(x, training=False)
+    assert not layer.losses
+    clone = _quant_noise_class().from_config(layer.get_config())
+    assert (clone.seed, clone.limit) == (0, 6.0)

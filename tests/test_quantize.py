@@ -145,6 +145,20 @@ def test_exported_model_is_clean_full_int8(bundle):
     assert bundle.manifest.metrics["tflite_size_bytes"] == bundle.size_bytes
 
 
+def test_frontend_and_logit_limit_export_clean_and_agree(calibration, evaluation, tmp_path):
+    """The per-frame front end (a 1x1 convolution) and the logit penalty keep the export clean
+    full-int8 (no shape-computing ops for the front end) and the int8 model with its float one."""
+    config = replace(CONFIG, frontend_units=8, logit_limit=4.0)
+    model = train_tiny(config)
+    assert model.get_layer("frontend").output.shape[-1] == 8
+    bundle = export_int8(model, calibration, tmp_path, manifest_fields(config))
+    summary = verify_int8(bundle.tflite_path.read_bytes())
+    assert "CONV_2D" in summary.ops and not {"GATHER", "REDUCE_PROD"} & set(summary.ops)
+    windows, labels = evaluation
+    report = parity_check(model, bundle, windows, labels)
+    assert report.agreement >= 0.99 and report.float_accuracy > 0.9
+
+
 def test_batched_and_single_window_inference_agree(bundle, evaluation):
     windows = evaluation[0][:37]  # 32 + 4 + 1: every batch size the classifier uses
     batched = WindowClassifier(bundle).predict(windows)

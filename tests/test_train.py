@@ -59,3 +59,19 @@ def test_train_rejects_an_unknown_setting(tmp_path, capsys):
     config.write_text("[training]\nquant_noise_epoch = 3\n")
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) != 0
     assert "quant_noise_epoch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("logit_limit = -1.0", "logit_limit"),
+        ("frontend_units = -4", "frontend_units"),
+        ("cell_limit = -0.5", "cell_limit"),
+    ],
+)
+def test_train_rejects_a_negative_model_setting_in_one_line(tmp_path, capsys, setting, words):
+    config = tmp_path / "bad.toml"
+    config.write_text(f"[model]\n{setting}\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
