@@ -75,7 +75,7 @@ class ModelConfig:
     window_hop_frames: int = 2  # a window every 20 ms
     label_frame: int = 16  # the window's label is the class of its centre frame
     frames_per_step: int = 4  # frames stacked into one LSTM step (8 steps: small, fast)
-    units: int = 40
+    units: int = 56
     lstm_impl: str = "gates"
     dropout: float = 0.0  # before the Dense layer; training only
     # Fixed input normalization (x + offset) * scale inside the model: log10 band powers sit
@@ -101,7 +101,7 @@ class ModelConfig:
     # The same penalty on the logits: their int8 step (range / 255) decides near-ties, since two
     # logits that round to one value tie in the int8 softmax whatever its output scale (the
     # shipped r10 had logits over 27 units, a step of 0.11).
-    logit_limit: float = 0.0
+    logit_limit: float = 6.0
     # A Dense layer with tanh shared by every frame (bands -> frontend_units) before the frames
     # are stacked (0 = none): the LSTM's input narrows from 4 x 64 to 4 x 24 values a step, so
     # 56 units fit the file where 40 did, and the front end's output shares h's -1..1 range in
@@ -109,7 +109,7 @@ class ModelConfig:
     # window agreement on 4000 validation windows; file): 40 units, no front end (r10): 87.4%,
     # 98.75%, 95 KB; front end 32 + 52 units: 89.5%, 99.08%, 96 KB; front end 24 + 56 units:
     # 89.2%, 99.22%, 94 KB, the default (paired more often in reverberant rooms).
-    frontend_units: int = 0
+    frontend_units: int = 24
 
     def __post_init__(self) -> None:
         if self.lstm_impl not in LSTM_IMPLS:
