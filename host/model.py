@@ -98,17 +98,19 @@ class ModelConfig:
     # without limits), then the gate pre-activations and the logits.
     cell_limit: float = 2.5
     gate_limit: float = 5.0
-    # The same penalty on the logits: their int8 step (range / 255) decides near-ties, since two
-    # logits that round to one value tie in the int8 softmax whatever its output scale (the
-    # shipped r10 had logits over 27 units, a step of 0.11).
+    # The same penalty on the logits ("gates" only): their int8 step (range / 255) decides
+    # near-ties, since two logits that round to one value tie in the int8 softmax whatever its
+    # output scale (without it the logits spanned 26, a step of 0.10; with it 14).
     logit_limit: float = 6.0
     # A Dense layer with tanh shared by every frame (bands -> frontend_units) before the frames
-    # are stacked (0 = none): the LSTM's input narrows from 4 x 64 to 4 x 24 values a step, so
-    # 56 units fit the file where 40 did, and the front end's output shares h's -1..1 range in
-    # the concatenated [x, h]. Full trainings, same data (validation window accuracy; float/int8
-    # window agreement on 4000 validation windows; file): 40 units, no front end (r10): 87.4%,
-    # 98.75%, 95 KB; front end 32 + 52 units: 89.5%, 99.08%, 96 KB; front end 24 + 56 units:
-    # 89.2%, 99.22%, 94 KB, the default (paired more often in reverberant rooms).
+    # are stacked (0 = none; built as a 1x1 Conv1D, which exports as one CONV_2D where a Dense
+    # over 3-D input brings shape-computing ops): the LSTM's input narrows from 4 x 64 to 4 x 24
+    # values a step, so 56 units fit the file where 40 did, and the front end's output shares
+    # h's -1..1 range in the concatenated [x, h]. Full trainings, same data (validation window
+    # accuracy; float/int8 window agreement on 4000 validation windows; file): 40 units, no
+    # front end (r10): 87.4%, 98.75%, 95 KB; front end 32 + 52 units: 89.5%, 99.08%, 96 KB;
+    # front end 24 + 56 units: 89.1% and 99.00% without the logit limit, 89.2%, 99.22%, 94 KB
+    # with it, the default (paired more often in reverberant rooms than 32 + 52).
     frontend_units: int = 24
 
     def __post_init__(self) -> None:
