@@ -286,11 +286,7 @@ def melody_parity(
     differing = []
     for i in tqdm(range(recordings), desc="melody parity", unit="rec", disable=not progress):
         noise, snr_db, rt60_s = MELODY_CONDITIONS[i % len(MELODY_CONDITIONS)]
-        # Seeded (not the CSPRNG): the same recordings every run. The top secret_bits bits of
-        # whole random bytes.
-        n_bytes = (code.secret_bits + 7) // 8
-        secret = int.from_bytes(rng.bytes(n_bytes)) >> (8 * n_bytes - code.secret_bits)
-        melody, ex = pairing_recording(rng, cfg, code, noise, snr_db, rt60_s, secret=secret)
+        melody, ex = pairing_recording(rng, cfg, code, noise, snr_db, rt60_s)  # seeded
         heard = []
         for classifier in (float_model, None):  # None: the bundle's int8 model
             out = decode_audio(ex.audio, rate_hz, bundle, classifier=classifier)

@@ -22,3 +22,37 @@ def test_a_quiet_condition_pairs_with_both_decoders_and_reports_every_figure():
         )
         assert 0.0 <= row["note_error_rate"] <= 1.0
     assert "| white | dry | 30 |" in recognizer_eval.markdown_table(rows)
+
+
+def test_evaluation_recordings_are_seeded_melodies_included():
+    """The evaluation hears the same melodies every run (make model's table is reproducible)."""
+    import numpy as np
+
+    from melodypair.shared.melody_code import MelodyCode
+
+    cfg, code = recognizer_eval.pairing_config(), MelodyCode()
+
+    def recording(seed):
+        rng = np.random.default_rng(seed)
+        return recognizer_eval.pairing_recording(rng, cfg, code, "white", 10.0, 0.0)
+
+    (m1, ex1), (m2, ex2) = recording(5), recording(5)
+    assert m1.secret == m2.secret and m1.notes == m2.notes
+    np.testing.assert_array_equal(ex1.audio, ex2.audio)
+    secrets = {recording(seed)[0].secret for seed in range(6)}
+    assert len(secrets) == 6 and all(0 <= s < 1 << code.secret_bits for s in secrets)
+
+
+def test_the_same_seed_gives_the_same_figures():
+    def figures():
+        rows = recognizer_eval.run(
+            trials_per_condition=2,
+            noises=("pink",),
+            snrs_db=(0.0,),
+            rooms=(("reverb", 0.5),),
+            workers=1,
+            progress=False,
+        )
+        return [{k: v for k, v in r.items() if k != "rtf"} for r in rows]
+
+    assert figures() == figures()
