@@ -110,7 +110,7 @@ class ModelConfig:
     # accuracy; float/int8 window agreement on 4000 validation windows; file): 40 units, no
     # front end (r10): 87.4%, 98.75%, 95 KB; front end 32 + 52 units: 89.5%, 99.08%, 96 KB;
     # front end 24 + 56 units: 89.1% and 99.00% without the logit limit, 89.2%, 99.22%, 94 KB
-    # with it, the default (paired more often in reverberant rooms than 32 + 52).
+    # with it, the default (more melodies heard exactly in reverberant rooms than 32 + 52).
     frontend_units: int = 24
 
     def __post_init__(self) -> None:
