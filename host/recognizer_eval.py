@@ -76,18 +76,16 @@ def pairing_recording(
     noise: str,
     snr_db: float,
     rt60_s: float,
-    secret: int | None = None,
 ):
-    """(melody, example) for one trial: a pairing melody (from `secret`, else drawn from `rng`)
-    in a timbre, rate and level drawn from `rng`, with this noise and room.
+    """(melody, example) for one trial: a pairing melody, and a timbre, rate and level, all drawn
+    from `rng`, with this noise and room.
 
-    Drawn from the seeded `rng`, not the CSPRNG pairing uses, so an evaluation or a parity check
-    hears the same recordings every run (the secret is the top secret_bits bits of whole bytes).
+    The melody comes from the seeded `rng`, not the CSPRNG pairing uses, so an evaluation or a
+    parity check hears the same recordings every run (its secret: the top secret_bits bits of
+    whole random bytes).
     """
-    if secret is None:
-        n_bytes = (code.secret_bits + 7) // 8
-        secret = int.from_bytes(rng.bytes(n_bytes)) >> (8 * n_bytes - code.secret_bits)
-    melody = code.encode(secret)
+    n_bytes = (code.secret_bits + 7) // 8
+    melody = code.encode(int.from_bytes(rng.bytes(n_bytes)) >> (8 * n_bytes - code.secret_bits))
     condition = dataset.Condition(
         timbre=str(rng.choice(cfg.timbres)),
         rate_hz=int(rng.choice(cfg.rates_hz)),
