@@ -71,6 +71,23 @@ def eval_config(base: DataConfig | None = None) -> DataConfig:
     )
 
 
+def pairing_like(base: DataConfig, melody_notes: int) -> DataConfig:
+    """`base` narrowed to what pairing plays: one melody of `melody_notes` independent random
+    notes (a repeat only as often as chance makes one) in the pairing rhythm at its tempo, with
+    silence around it and no interferer (the room, microphone and noise still come from `base`)."""
+    return replace(
+        base,
+        notes=(melody_notes, melody_notes),
+        repeat_prob=0.0,
+        pairing_rhythm_prob=1.0,
+        pairing_tempo_jitter=0.0,
+        interferer_prob=0.0,
+        empty_prob=0.0,
+        lead_ms=(300.0, 1000.0),
+        tail_ms=(300.0, 1000.0),
+    )
+
+
 @dataclass(frozen=True)
 class Condition:
     """The acoustic conditions of one recording (what evaluation groups results by)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
-    from melodypair.host import dataset, recognizer_eval, tune_smoothing
+    from melodypair.host import recognizer_eval, tune_smoothing
     from melodypair.host.train import TrainingParams, cached_examples
     from melodypair.shared.model_bundle import MODEL_FILE, load_bundle, save_bundle
 
@@ -31,9 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     bundle = load_bundle(args.folder)
     if not args.skip_tuning:
         params = TrainingParams(**bundle.manifest.training.get("params", {}))
-        val = cached_examples(params.val_recordings, params.seed + 1000, dataset.DataConfig())
-        best, summary = tune_smoothing.tune(bundle, val)
-        print(f"smoothing: {best} -> validation note error rate {summary['note_error_rate']:.3f}")
+        recordings = cached_examples(
+            tune_smoothing.TUNING_RECORDINGS,
+            params.seed + tune_smoothing.TUNING_SEED_OFFSET,
+            tune_smoothing.tuning_config(),
+        )
+        best, summary = tune_smoothing.tune(bundle, recordings)
+        print(
+            f"smoothing: {best} -> note error rate {summary['note_error_rate']:.3f}, "
+            f"{summary['exact']:.0%} of {summary['recordings']} tuning melodies exact"
+        )
         tune_smoothing.store(args.folder, best, summary)
 
     rows = recognizer_eval.run(trials_per_condition=args.trials, model_dir=str(args.folder))

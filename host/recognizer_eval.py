@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -58,15 +58,7 @@ def _verdict(found, secret: int) -> tuple[bool, bool, int]:
 def pairing_config() -> dataset.DataConfig:
     """The evaluation distribution narrowed to what pairing plays: one melody in the pairing
     rhythm, with silence around it (the room, microphone and noise come from the trial)."""
-    return replace(
-        dataset.eval_config(),
-        pairing_rhythm_prob=1.0,
-        pairing_tempo_jitter=0.0,
-        interferer_prob=0.0,
-        empty_prob=0.0,
-        lead_ms=(300.0, 1000.0),
-        tail_ms=(300.0, 1000.0),
-    )
+    return dataset.pairing_like(dataset.eval_config(), MelodyCode().params.total_notes)
 
 
 def pairing_recording(

@@ -1,0 +1,39 @@
+"""The smoother is tuned on pairing melodies from the training distribution, never on the
+evaluation split, and the tuner keeps the candidate that gets the notes right."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from melodypair.host import dataset, tune_smoothing
+from melodypair.shared.decoder import load_default_bundle
+from melodypair.shared.melody_code import MelodyCode
+from melodypair.shared.smoothing import SmoothingParams
+
+
+def test_tuning_recordings_are_pairing_melodies_without_held_out_conditions():
+    cfg = tune_smoothing.tuning_config()
+    train = dataset.DataConfig()
+    assert cfg.timbres == train.timbres and cfg.noises == train.noises
+    assert not set(cfg.timbres) & set(dataset.HELD_OUT_TIMBRES)
+    assert not set(cfg.noises) & set(dataset.HELD_OUT_NOISES)
+    assert cfg.pairing_rhythm_prob == 1.0 and cfg.empty_prob == 0.0
+    code = MelodyCode()
+    assert cfg.notes == (code.params.total_notes,) * 2
+    silence = len(code.alphabet)
+    ex = dataset.make_example(np.random.default_rng(3), cfg)
+    assert len(ex.symbols) == code.params.total_notes
+    assert tune_smoothing.true_notes(ex.labels, silence) == list(ex.symbols)
+
+
+def test_the_tuner_keeps_the_candidate_with_fewer_note_errors():
+    bundle = load_default_bundle()
+    cfg = replace(tune_smoothing.tuning_config(), clean_prob=1.0, reverb_prob=0.0)
+    examples = [dataset.make_example(np.random.default_rng(s), cfg) for s in range(3)]
+    # p_note_on = 1e-12 makes every onset too dear: that candidate hears (almost) nothing.
+    grid = {"p_note_on": [1e-12, 0.5], "silence_weight": [1.0]}
+    best, summary = tune_smoothing.tune(bundle, examples, grid)
+    assert best == replace(SmoothingParams(), p_note_on=0.5, silence_weight=1.0)
+    assert summary["recordings"] == 3
+    assert summary["notes"] == sum(len(e.symbols) for e in examples)
+    assert summary["note_error_rate"] < 0.2 and summary["exact"] > 0.0
