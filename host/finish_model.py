@@ -50,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.folder / "eval.md").write_text(
         "# Recognizer evaluation (held-out split)\n\n"
         f"{args.trials} fresh pairing melodies per condition; timbres include ones never used "
-        "in training. `exact` = every note right; `paired` = the melody finder recovered the "
-        "secret after Reed-Solomon correction.\n\n" + table + "\n"
+        "in training. `melody exact` = the melody the finder found was heard note for note "
+        "(nothing corrected, no beat filled in; a stray note before or after it does not "
+        "count); `all notes exact` = every note heard in the recording was the melody's, as "
+        "played; `paired` = the melody finder recovered the secret after Reed-Solomon "
+        "correction.\n\n" + table + "\n"
     )
     if args.readme:
         body = (args.folder / "eval.md").read_text().split("\n", 1)[1]  # without its title
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval": {
             f"{r['noise']}/{r['room']}/{r['snr_db']:g}dB": {
                 "melody_exact": round(r["melody_exact"], 3),
+                "notes_exact": round(r["notes_exact"], 3),
                 "pairing_success": round(r["pairing_success"], 3),
             }
             for r in learned
