@@ -22,6 +22,7 @@ import numpy as np
 from melodypair.host import augment
 from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet
 from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams, compute_features
+from melodypair.shared.rhythm import DEFAULT_RHYTHM
 from melodypair.shared.synth import TIMBRE_NAMES, Envelope, SynthParams, Timbre, render_notes
 
 # Bump when the generator changes in a way DataConfig does not show (it keys the data cache).
@@ -153,8 +154,12 @@ def make_example(
     if symbols:
         if rng.random() < cfg.pairing_rhythm_prob:
             jitter = cfg.pairing_tempo_jitter
-            tones = np.full(len(symbols), 160.0) * rng.uniform(1 - jitter, 1 + jitter)
-            rests = np.full(len(symbols), 40.0) * rng.uniform(1 - jitter, 1 + jitter)
+            tones = np.full(len(symbols), DEFAULT_RHYTHM.tone_ms) * rng.uniform(
+                1 - jitter, 1 + jitter
+            )
+            rests = np.full(len(symbols), DEFAULT_RHYTHM.rest_ms) * rng.uniform(
+                1 - jitter, 1 + jitter
+            )
         else:
             tones = rng.uniform(*cfg.tone_ms, size=len(symbols))
             rests = rng.uniform(*cfg.rest_ms, size=len(symbols))
@@ -307,12 +312,38 @@ def make_examples(
     return out
 
 
+def reattack_gaps(labels: np.ndarray, silence: int, max_gap_frames: int) -> np.ndarray:
+    """Mask of the silence frames between two runs of the same note at most `max_gap_frames`
+    apart: where the model must hear a note played again (the hard case; training can weight
+    these frames more, since a melody has few of them)."""
+    mask = np.zeros(len(labels), dtype=bool)
+    runs = _runs(labels)
+    for (a_sym, _, _), (gap_sym, g_start, g_end), (b_sym, _, _) in zip(
+        runs, runs[1:], runs[2:], strict=False
+    ):
+        if gap_sym == silence and a_sym == b_sym != silence and g_end - g_start <= max_gap_frames:
+            mask[g_start:g_end] = True
+    return mask
+
+
+def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """(symbol, start, end) of each run of equal labels, end exclusive."""
+    if len(labels) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(labels)) + 1
+    starts = np.concatenate([[0], cuts])
+    ends = np.concatenate([cuts, [len(labels)]])
+    return [(int(labels[a]), int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
 @dataclass(frozen=True, eq=False)
 class FrameExample:
-    """Just what training needs of a recording: its feature frames and their labels."""
+    """Just what training needs of a recording: its feature frames and their labels, and
+    optionally a training weight per frame (None = all 1)."""
 
     frames: np.ndarray
     labels: np.ndarray
+    weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -327,6 +358,7 @@ class WindowSet:
     starts: np.ndarray  # int64 [n_windows]
     labels: np.ndarray  # int16 [n_windows]
     window_frames: int
+    weights: np.ndarray  # float32 [n_windows]: the label frame's training weight
 
     def __len__(self) -> int:
         return int(self.starts.size)
@@ -344,7 +376,7 @@ def windows_of(
     label_frame: int,
 ) -> WindowSet:
     """Every window (stepping `hop_frames`) that fits inside one recording."""
-    frames, starts, labels = [], [], []
+    frames, starts, labels, weights = [], [], [], []
     base = 0
     for ex in examples:
         n = len(ex.frames)
@@ -352,6 +384,10 @@ def windows_of(
             s = np.arange(0, n - window_frames + 1, hop_frames)
             starts.append(base + s)
             labels.append(ex.labels[s + label_frame])
+            frame_weights = getattr(ex, "weights", None)
+            weights.append(
+                np.ones(s.size) if frame_weights is None else frame_weights[s + label_frame]
+            )
         frames.append(ex.frames)
         base += n
     return WindowSet(
@@ -359,4 +395,5 @@ def windows_of(
         np.concatenate(starts).astype(np.int64),
         np.concatenate(labels).astype(np.int16),
         window_frames,
+        np.concatenate(weights).astype(np.float32),
     )

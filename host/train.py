@@ -38,6 +38,10 @@ from melodypair.shared.alphabet import DEFAULT_ALPHABET
 from melodypair.shared.errors import UsageError
 from melodypair.shared.features import DEFAULT_FEATURES
 
+# A silence between two equal notes counts as a re-attack up to this long (longest rest drawn:
+# 150 ms, plus the frames `erode` takes from the notes either side).
+REATTACK_MAX_GAP_MS = 200.0
+
 
 @dataclass(frozen=True)
 class TrainingParams:
@@ -51,6 +55,9 @@ class TrainingParams:
     max_epochs: int = 40
     patience: int = 4
     erode: int = 1  # note labels shortened by this many frames at each end (re-attack cue)
+    # Training weight of the silence frames between two equal notes (the re-attack the model
+    # must hear; a melody has few of them). 1 = weighted like every other frame.
+    reattack_weight: float = 1.0
     min_delta: float = 0.002  # a smaller validation-loss gain does not count as progress
     learning_rate: float = 2e-3
     time_budget_min: float = 22.0  # training stops after the epoch that runs past this
@@ -143,16 +150,21 @@ def cached_examples(count: int, seed: int, data_cfg, progress: bool = True) -> l
 def training_windows(
     params: TrainingParams, m: ModelConfig, progress: bool = True
 ) -> tuple[Any, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """The data config and the (windows, labels) to train on and to validate on."""
+    """The data config, the (windows, labels, weights) to train on and the (windows, labels)
+    to validate on (validation weighs every window alike: it measures, it does not teach)."""
     from melodypair.host import dataset
 
     data_cfg = dataset.DataConfig()
     silence = len(DEFAULT_ALPHABET)
+    max_gap_frames = round(REATTACK_MAX_GAP_MS / DEFAULT_FEATURES.hop_ms)
+
+    def frame_example(e) -> dataset.FrameExample:
+        labels = dataset.erode_notes(e.labels, silence, params.erode)
+        reattack = dataset.reattack_gaps(labels, silence, max_gap_frames)
+        return dataset.FrameExample(e.frames, labels, np.where(reattack, params.reattack_weight, 1))
+
     train_ex, val_ex = (
-        [
-            dataset.FrameExample(e.frames, dataset.erode_notes(e.labels, silence, params.erode))
-            for e in cached_examples(count, seed, data_cfg, progress)
-        ]
+        [frame_example(e) for e in cached_examples(count, seed, data_cfg, progress)]
         for count, seed in (
             (params.train_recordings, params.seed),
             (params.val_recordings, params.seed + 1000),
@@ -160,7 +172,12 @@ def training_windows(
     )
     train_ws = dataset.windows_of(train_ex, m.window_frames, params.train_hop_frames, m.label_frame)
     val_ws = dataset.windows_of(val_ex, m.window_frames, m.window_hop_frames, m.label_frame)
-    return data_cfg, train_ws.take(np.arange(len(train_ws))), val_ws.take(np.arange(len(val_ws)))
+    every_train = np.arange(len(train_ws))
+    return (
+        data_cfg,
+        (*train_ws.take(every_train), train_ws.weights),
+        val_ws.take(np.arange(len(val_ws))),
+    )
 
 
 def train(
@@ -170,7 +187,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     m = model_cfg
-    data_cfg, (x_train, y_train), (x_val, y_val) = training_windows(params, m, progress)
+    data_cfg, (x_train, y_train, w_train), (x_val, y_val) = training_windows(params, m, progress)
     n_classes = len(DEFAULT_ALPHABET) + 1
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -180,7 +197,7 @@ def train(
     model = model_from_config(m, DEFAULT_FEATURES.n_bands, n_classes)
     deadline = started + 60.0 * params.time_budget_min
     fit = functools.partial(
-        _fit, model, (x_train, y_train), (x_val, y_val), params, deadline, progress
+        _fit, model, (x_train, y_train, w_train), (x_val, y_val), params, deadline, progress
     )
     history = fit(params.max_epochs, params.learning_rate, early_stop=True)
     noise_history = {}
@@ -238,7 +255,7 @@ def train(
 
 def _fit(
     model: Any,
-    train: tuple[np.ndarray, np.ndarray],
+    train: tuple[np.ndarray, np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray],
     params: TrainingParams,
     deadline: float,
@@ -276,8 +293,11 @@ def _fit(
             ),
             k.callbacks.ReduceLROnPlateau(patience=2, factor=0.5, monitor="val_loss"),
         ]
+    x, y, weights = train
     history = model.fit(
-        *train,
+        x,
+        y,
+        sample_weight=weights,
         batch_size=params.batch_size,
         epochs=epochs,
         validation_data=val,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from melodypair.shared.melody_code import DecodeResult, MelodyCode
+from melodypair.shared.rhythm import DEFAULT_RHYTHM
 from melodypair.shared.rhythm_grid import BeatGrid, fit_beats
 
 
@@ -105,7 +106,8 @@ class _Beats:
         return list(dict.fromkeys(out))
 
 
-GUESS_SPAN_FRACTION = 0.8  # a beat's note sounds in its first 80% (the rest is the rest)
+# a beat's note sounds in its first part (the rest is the rest)
+GUESS_SPAN_FRACTION = DEFAULT_RHYTHM.tone_ms / DEFAULT_RHYTHM.note_ms
 
 
 class MelodyFinder:

@@ -64,6 +64,31 @@ def test_windows_index_frames_of_one_recording_only():
     np.testing.assert_array_equal(windows[1], first.frames[4:36])
     assert labels[1] == first.labels[4 + 16]
     assert len(ws) == sum((len(e.frames) - 32) // 4 + 1 for e in exs)
+    assert np.all(ws.weights == 1.0)  # examples without weights weigh 1
+
+
+def test_window_weights_are_their_label_frames_weights():
+    rng = np.random.default_rng(4)
+    exs = [dataset.make_example(rng) for _ in range(2)]
+    weighted = [
+        dataset.FrameExample(e.frames, e.labels, np.arange(len(e.labels), dtype=np.float32))
+        for e in exs
+    ]
+    ws = dataset.windows_of(weighted, window_frames=32, hop_frames=4, label_frame=16)
+    first = (len(exs[0].frames) - 32) // 4 + 1
+    assert ws.weights[:3].tolist() == [16.0, 20.0, 24.0]
+    assert ws.weights[first] == 16.0  # the second recording's frames are counted afresh
+
+
+def test_reattack_gaps_mark_only_short_rests_between_equal_notes():
+    s = 16
+    labels = np.array([s, 3, 3, s, s, 3, 3, s, 4, s, 5, 5, s, s, s, s, 5, s, 3, s, s, 3])
+    want = [0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0]
+    assert dataset.reattack_gaps(labels, s, 3).astype(int).tolist() == want
+    longer = dataset.reattack_gaps(labels, s, 4).astype(int).tolist()
+    assert longer[12:16] == [1, 1, 1, 1]  # the 4-frame rest between the two 5s now counts
+    assert not dataset.reattack_gaps(np.array([3, 3, 4, 4, 3], np.int16), s, 5).any()
+    assert dataset.reattack_gaps(np.array([], np.int16), s, 5).size == 0
 
 
 def test_erode_notes_widens_gaps_and_keeps_short_notes():

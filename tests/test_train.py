@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from melodypair.cli import main
@@ -75,3 +76,19 @@ def test_train_rejects_a_negative_model_setting_in_one_line(tmp_path, capsys, se
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_training_weighs_the_rests_between_equal_notes(tmp_path, monkeypatch):
+    from melodypair.host.model import ModelConfig
+    from melodypair.host.train import TrainingParams, training_windows
+    from melodypair.shared.alphabet import DEFAULT_ALPHABET
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    params = TrainingParams(train_recordings=8, val_recordings=2, reattack_weight=3.0)
+    _, (_, y, w), _ = training_windows(params, ModelConfig(), progress=False)
+    assert set(np.unique(w).tolist()) == {1.0, 3.0}
+    assert np.all(y[w == 3.0] == len(DEFAULT_ALPHABET))  # only silences are re-attacks
+    assert 0 < np.mean(w == 3.0) < 0.2
+    plain = TrainingParams(train_recordings=8, val_recordings=2)
+    _, (_, y_plain, w_plain), _ = training_windows(plain, ModelConfig(), progress=False)
+    assert np.all(w_plain == 1.0) and np.array_equal(y_plain, y)
