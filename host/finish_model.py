@@ -1,5 +1,7 @@
 """Last step of `make model`: tune the smoother, evaluate the recognizer on the evaluation split
-beside the rule-based peer, and record the figures in the bundle (manifest + eval.md/eval.json).
+beside the rule-based peer (pairing melodies in noise, then the re-attack row: notes played
+twice in reverberant rooms), and record the figures in the bundle (manifest, eval.md,
+eval.json, reattack.json).
 
 Run as `python -m melodypair.host.finish_model models/NAME [--trials N]`.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
-    from melodypair.host import recognizer_eval, tune_smoothing
+    from melodypair.host import reattack_eval, recognizer_eval, tune_smoothing
     from melodypair.host.train import TrainingParams, cached_examples
     from melodypair.shared.model_bundle import MODEL_FILE, load_bundle, save_bundle
 
@@ -47,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     table = recognizer_eval.markdown_table(rows)
     print(table)
     (args.folder / "eval.json").write_text(json.dumps(rows, indent=1) + "\n")
+    reattack_rows = reattack_eval.run(trials_per_case=args.trials, model_dir=str(args.folder))
+    reattack_table = reattack_eval.markdown_table(reattack_rows)
+    print(reattack_table)
+    (args.folder / "reattack.json").write_text(json.dumps(reattack_rows, indent=1) + "\n")
     (args.folder / "eval.md").write_text(
         "# Recognizer evaluation (held-out split)\n\n"
         f"{args.trials} fresh pairing melodies per condition; timbres include ones never used "
@@ -54,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         "(nothing corrected, no beat filled in; a stray note before or after it does not "
         "count); `all notes exact` = every note heard in the recording was the melody's, as "
         "played; `paired` = the melody finder recovered the secret after Reed-Solomon "
-        "correction.\n\n" + table + "\n"
+        "correction.\n\n" + table + "\n\n"
+        "The re-attack row (the hardest case, on its own): "
+        f"{args.trials} melodies per room in the pairing rhythm (40 ms rests), each note "
+        f"repeating the one before with probability {reattack_eval.REPEAT_PROB:g}, white noise "
+        f"at {reattack_eval.SNR_DB:g} dB. `repeats heard twice` = of the notes equal to the one "
+        "before, those heard as a note of their own (the re-attack heard); `other notes heard` "
+        "= the same for the other notes; `extra notes` = heard notes matching no played note, "
+        "per note played (what splitting every long sound would cost); `all exact` = every "
+        "note heard as played.\n\n" + reattack_table + "\n"
     )
     if args.readme:
         body = (args.folder / "eval.md").read_text().split("\n", 1)[1]  # without its title
@@ -71,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
                 "pairing_success": round(r["pairing_success"], 3),
             }
             for r in learned
+        },
+        "reattack": {
+            r["case"]: {
+                key: round(r[key], 3) for key in ("repeats_heard", "other_heard", "extra_notes")
+            }
+            for r in reattack_rows
+            if r["decoder"] == "learned"
         },
     }
     save_bundle(
