@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
     from melodypair.host import reattack_eval, recognizer_eval, tune_smoothing
-    from melodypair.host.train import TrainingParams, cached_examples
+    from melodypair.host.train import TrainingParams
     from melodypair.shared.model_bundle import MODEL_FILE, load_bundle, save_bundle
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,15 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     bundle = load_bundle(args.folder)
     if not args.skip_tuning:
         params = TrainingParams(**bundle.manifest.training.get("params", {}))
-        recordings = cached_examples(
-            tune_smoothing.TUNING_RECORDINGS,
-            params.seed + tune_smoothing.TUNING_SEED_OFFSET,
-            tune_smoothing.tuning_config(),
-        )
-        best, summary = tune_smoothing.tune(bundle, recordings)
+        best, summary = tune_smoothing.tune(bundle, tune_smoothing.tuning_recordings(params.seed))
         print(
             f"smoothing: {best} -> note error rate {summary['note_error_rate']:.3f}, "
-            f"{summary['exact']:.0%} of {summary['recordings']} tuning melodies exact"
+            f"{summary['exact']:.0%} of {summary['recordings']} tuning melodies exact, "
+            f"{summary['repeats_heard']:.0%} of {summary['repeats']} repeats heard"
         )
         tune_smoothing.store(args.folder, best, summary)
 

@@ -89,6 +89,6 @@ def test_training_weighs_the_rests_between_equal_notes(tmp_path, monkeypatch):
     assert set(np.unique(w).tolist()) == {1.0, 3.0}
     assert np.all(y[w == 3.0] == len(DEFAULT_ALPHABET))  # only silences are re-attacks
     assert 0 < np.mean(w == 3.0) < 0.2
-    plain = TrainingParams(train_recordings=8, val_recordings=2)
+    plain = TrainingParams(train_recordings=8, val_recordings=2, reattack_weight=1.0)
     _, (_, y_plain, w_plain), _ = training_windows(plain, ModelConfig(), progress=False)
     assert np.all(w_plain == 1.0) and np.array_equal(y_plain, y)

@@ -1,6 +1,7 @@
 """The smoother is tuned on pairing melodies from the training distribution, never on the
 evaluation split, and the tuner keeps the candidate that gets the notes right."""
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -37,3 +38,20 @@ def test_the_tuner_keeps_the_candidate_with_fewer_note_errors():
     assert summary["recordings"] == 3
     assert summary["notes"] == sum(len(e.symbols) for e in examples)
     assert summary["note_error_rate"] < 0.2 and summary["exact"] > 0.0
+    played = [list(e.symbols) for e in examples]
+    assert summary["repeats"] == sum(a == b for n in played for a, b in itertools.pairwise(n))
+    assert 0.0 <= summary["repeats_heard"] <= 1.0
+
+
+def test_a_third_of_the_tuning_melodies_are_rich_in_repeats(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(tune_smoothing, "TUNING_RECORDINGS", 2)
+    monkeypatch.setattr(tune_smoothing, "REPEAT_RICH_RECORDINGS", 2)
+    rich = tune_smoothing.tuning_config(tune_smoothing.REPEAT_RICH_PROB)
+    assert rich == replace(tune_smoothing.tuning_config(), repeat_prob=0.5)
+    recordings = tune_smoothing.tuning_recordings(seed=1, progress=False)
+    silence = len(MelodyCode().alphabet)
+    notes = [tune_smoothing.true_notes(r.labels, silence) for r in recordings]
+    repeats = [sum(a == b for a, b in itertools.pairwise(n)) for n in notes]
+    assert len(recordings) == 4 and all(len(n) == 13 for n in notes)
+    assert min(repeats[2:]) >= 3  # about 6 of 12 repeat in the rich ones
