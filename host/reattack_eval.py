@@ -24,6 +24,7 @@ import numpy as np
 
 from melodypair.host import dataset
 from melodypair.host.baselines import stft_peaks
+from melodypair.host.evaluate import align
 from melodypair.shared.melody_code import MelodyCode
 
 SNR_DB = 30.0
@@ -50,28 +51,8 @@ DEFAULT_CASES = (
 
 def matched_notes(played: list[int], heard: list[int]) -> list[bool]:
     """Per played note, whether a minimum-edit alignment pairs it with an equal heard note."""
-    n, m = len(played), len(heard)
-    cost = np.zeros((n + 1, m + 1), dtype=np.int64)
-    cost[:, 0] = np.arange(n + 1)
-    cost[0, :] = np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            cost[i, j] = min(
-                cost[i - 1, j] + 1,
-                cost[i, j - 1] + 1,
-                cost[i - 1, j - 1] + (played[i - 1] != heard[j - 1]),
-            )
-    matched = [False] * n
-    i, j = n, m
-    while i > 0 and j > 0:
-        if cost[i, j] == cost[i - 1, j - 1] + (played[i - 1] != heard[j - 1]):
-            matched[i - 1] = played[i - 1] == heard[j - 1]
-            i, j = i - 1, j - 1
-        elif cost[i, j] == cost[i - 1, j] + 1:
-            i -= 1
-        else:
-            j -= 1
-    return matched
+    none = -1
+    return [p == h for p, h in align(played, heard, none) if p != none]
 
 
 @dataclass(frozen=True)
