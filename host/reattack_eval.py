@@ -63,7 +63,7 @@ class RepeatCount:
     repeats: int
     other_heard: int
     others: int
-    extra: int  # heard notes that no played note was aligned to
+    extra: int  # heard notes that match no played note (inserted or wrong)
 
 
 def count_repeats(played: list[int], heard: list[int]) -> RepeatCount:
