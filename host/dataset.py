@@ -72,14 +72,15 @@ def eval_config(base: DataConfig | None = None) -> DataConfig:
     )
 
 
-def pairing_like(base: DataConfig, melody_notes: int) -> DataConfig:
-    """`base` narrowed to what pairing plays: one melody of `melody_notes` independent random
-    notes (a repeat only as often as chance makes one) in the pairing rhythm at its tempo, with
-    silence around it and no interferer (the room, microphone and noise still come from `base`)."""
+def pairing_like(base: DataConfig, melody_notes: int, repeat_prob: float = 0.0) -> DataConfig:
+    """`base` narrowed to what pairing plays: one melody of `melody_notes` random notes (with
+    the default `repeat_prob` 0 a repeat only as often as chance makes one) in the pairing
+    rhythm at its tempo, with silence around it and no interferer (the room, microphone and
+    noise still come from `base`)."""
     return replace(
         base,
         notes=(melody_notes, melody_notes),
-        repeat_prob=0.0,
+        repeat_prob=repeat_prob,
         pairing_rhythm_prob=1.0,
         pairing_tempo_jitter=0.0,
         interferer_prob=0.0,
@@ -317,7 +318,7 @@ def reattack_gaps(labels: np.ndarray, silence: int, max_gap_frames: int) -> np.n
     apart: where the model must hear a note played again (the hard case; training can weight
     these frames more, since a melody has few of them)."""
     mask = np.zeros(len(labels), dtype=bool)
-    runs = _runs(labels)
+    runs = runs_of(labels)
     for (a_sym, _, _), (gap_sym, g_start, g_end), (b_sym, _, _) in zip(
         runs, runs[1:], runs[2:], strict=False
     ):
@@ -326,8 +327,9 @@ def reattack_gaps(labels: np.ndarray, silence: int, max_gap_frames: int) -> np.n
     return mask
 
 
-def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
-    """(symbol, start, end) of each run of equal labels, end exclusive."""
+def runs_of(labels) -> list[tuple[int, int, int]]:
+    """(symbol, start, end) of each run of equal labels (or notes), end exclusive."""
+    labels = np.asarray(labels)
     if len(labels) == 0:
         return []
     cuts = np.flatnonzero(np.diff(labels)) + 1

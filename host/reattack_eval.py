@@ -18,7 +18,7 @@ measures the re-attack, not the noise). Both decoders hear the same audio:
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -73,24 +73,17 @@ def count_repeats(played: list[int], heard: list[int]) -> RepeatCount:
     from also costing the note before it."""
     matched = matched_notes(played, heard)
     count = dict.fromkeys(("repeats_heard", "repeats", "other_heard", "others"), 0)
-    start = 0
-    while start < len(played):
-        end = start
-        while end + 1 < len(played) and played[end + 1] == played[start]:
-            end += 1
-        heard_in_run = sum(matched[start : end + 1])
+    for _, start, end in dataset.runs_of(played):
+        heard_in_run = sum(matched[start:end])
         count["others"] += 1
         count["other_heard"] += heard_in_run >= 1
-        count["repeats"] += end - start
+        count["repeats"] += end - start - 1
         count["repeats_heard"] += max(heard_in_run - 1, 0)
-        start = end + 1
     return RepeatCount(**count, extra=len(heard) - sum(matched))
 
 
 def _config() -> dataset.DataConfig:
-    code = MelodyCode()
-    base = dataset.pairing_like(dataset.eval_config(), code.params.total_notes)
-    return replace(base, repeat_prob=REPEAT_PROB)
+    return dataset.pairing_like(dataset.eval_config(), MelodyCode().params.total_notes, REPEAT_PROB)
 
 
 def _trials(args) -> list[dict]:
@@ -152,6 +145,9 @@ def run(
     return summarize(trials, [c.name for c in cases])
 
 
+_LABELS = ("decoder", "case")  # the trial keys that are not counts
+
+
 def summarize(trials: list[dict], case_order: list[str]) -> list[dict]:
     """Per case and decoder: the trials' counts turned into the rates above."""
     rows = []
@@ -175,9 +171,6 @@ def summarize(trials: list[dict], case_order: list[str]) -> list[dict]:
                 }
             )
     return rows
-
-
-_LABELS = ("decoder", "case")
 
 
 def markdown_table(rows: list[dict]) -> str:

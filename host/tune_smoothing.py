@@ -50,9 +50,7 @@ REPEAT_RICH_PROB = 0.5
 def tuning_config(repeat_prob: float = 0.0) -> DataConfig:
     """The training distribution narrowed to pairing melodies: what the smoother is tuned on
     (`repeat_prob`: chance that a note repeats the previous one, beyond chance itself)."""
-    return replace(
-        pairing_like(DataConfig(), MelodyCode().params.total_notes), repeat_prob=repeat_prob
-    )
+    return pairing_like(DataConfig(), MelodyCode().params.total_notes, repeat_prob)
 
 
 def tuning_recordings(seed: int, progress: bool = True) -> list:
