@@ -255,19 +255,13 @@ def erode_notes(labels: np.ndarray, silence: int, frames: int = 1) -> np.ndarray
     Runs shorter than 2 * frames + 1 keep their centre frame.
     """
     out = labels.copy()
-    n = len(labels)
-    start = 0
-    while start < n:
-        end = start
-        while end + 1 < n and labels[end + 1] == labels[start]:
-            end += 1
-        if labels[start] != silence:
-            keep_from, keep_to = start + frames, end - frames
+    for symbol, start, end in runs_of(labels):
+        if symbol != silence:
+            keep_from, keep_to = start + frames, end - 1 - frames
             if keep_from > keep_to:
-                keep_from = keep_to = (start + end) // 2
+                keep_from = keep_to = (start + end - 1) // 2
             out[start:keep_from] = silence
-            out[keep_to + 1 : end + 1] = silence
-        start = end + 1
+            out[keep_to + 1 : end] = silence
     return out
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from melodypair.host.baselines.stft_peaks import note_sequence_errors
-from melodypair.host.dataset import DataConfig, pairing_like
+from melodypair.host.dataset import DataConfig, pairing_like, runs_of
 from melodypair.host.reattack_eval import count_repeats
 from melodypair.shared.inference import WindowClassifier, frame_windows
 from melodypair.shared.melody_code import MelodyCode
@@ -70,12 +70,7 @@ def tuning_recordings(seed: int, progress: bool = True) -> list:
 
 def true_notes(labels: np.ndarray, silence: int) -> list[int]:
     """The played note sequence: one entry per run of equal non-silence frame labels."""
-    notes, prev = [], silence
-    for lab in labels.tolist():
-        if lab != prev and lab != silence:
-            notes.append(lab)
-        prev = lab
-    return notes
+    return [symbol for symbol, _, _ in runs_of(labels) if symbol != silence]
 
 
 def tune(bundle: ModelBundle, examples, grid: dict | None = None) -> tuple[SmoothingParams, dict]:
