@@ -13,8 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the note recognizer (float model + report)",
         description=(
             "Generate augmented training audio (cached between runs), train the window LSTM "
-            "with early stopping, fine-tune it with int8 rounding noise (so that the int8 "
-            "export agrees with it), and save the float model, calibration windows and a training "
+            "with early stopping (and, if quant_noise_epochs is set, fine-tune it with int8 "
+            "rounding noise), and save the float model, calibration windows and a training "
             "report (loss curves, per-class accuracy, confusion matrix) into the output folder. "
             "Then run `melodypair quantize FOLDER` to make the int8 model the device runs."
         ),
@@ -46,10 +46,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
+        noisy = summary["quant_noise_epochs"]
         print(
             f"trained {args.out}: validation window accuracy "
-            f"{summary['val_window_accuracy']:.2%} after {summary['epochs']} epochs "
-            f"+ {summary['quant_noise_epochs']} with int8 rounding noise "
-            f"({summary['train_seconds']:.0f} s); next: melodypair quantize {args.out}"
+            f"{summary['val_window_accuracy']:.2%} after {summary['epochs']} epochs"
+            + (f" + {noisy} with int8 rounding noise" if noisy else "")
+            + f" ({summary['train_seconds']:.0f} s); next: melodypair quantize {args.out}"
         )
     return 0

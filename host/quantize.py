@@ -314,8 +314,8 @@ def melody_parity(
         raise ParityError(
             f"the int8 model decodes another melody than the float model on "
             f"{len(differing)} of {recordings} evaluation recordings (allowed: "
-            f"{1 - min_same_melody:.0%}; {', '.join(differing[:5])}); retrain (the noisy "
-            "fine-tune, quant_noise_epochs, makes the float model robust to int8 rounding)"
+            f"{1 - min_same_melody:.0%}; {', '.join(differing[:5])}); retrain (narrower "
+            "cell_limit/gate_limit/logit_limit, or a noisy fine-tune with quant_noise_epochs)"
         )
     return report
 

@@ -6,6 +6,7 @@ folder contract and the CLI, not the model's quality (that is models/default/eva
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -92,3 +93,24 @@ def test_training_weighs_the_rests_between_equal_notes(tmp_path, monkeypatch):
     plain = TrainingParams(train_recordings=8, val_recordings=2, reattack_weight=1.0)
     _, (_, y_plain, w_plain), _ = training_windows(plain, ModelConfig(), progress=False)
     assert np.all(w_plain == 1.0) and np.array_equal(y_plain, y)
+
+
+def test_the_learning_rate_halves_when_gains_stay_under_min_delta():
+    """The plateau schedule uses the early-stopping threshold: on a task the model keeps
+    learning (each epoch's validation loss gain well above Keras' default 1e-4 but under this
+    min_delta), the rate must drop; with the default threshold it never did."""
+    import keras as k
+
+    from melodypair.host.train import TrainingParams, _fit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    k.utils.set_random_seed(0)
+    model = k.Sequential([k.Input((4,)), k.layers.Dense(2, activation="softmax")])
+    params = TrainingParams(min_delta=10.0, patience=10, batch_size=64)
+    train = (x, y, np.ones(len(y), np.float32))
+    history = _fit(model, train, (x, y), params, float("inf"), False, 4, 1e-2, early_stop=True)
+    losses = history["val_loss"]
+    assert all(a - b > 1e-3 for a, b in itertools.pairwise(losses))  # still learning
+    assert history["learning_rate"][-1] < 1e-2
