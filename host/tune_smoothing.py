@@ -89,16 +89,16 @@ def tune(bundle: ModelBundle, examples, grid: dict | None = None) -> tuple[Smoot
         cases.append((classifier.predict(windows), true_notes(ex.labels, silence)))
     grid = grid or GRID
     keys = list(grid)
-    best, best_err = SmoothingParams(), None
+    best, best_err, heard_notes = SmoothingParams(), None, []
     for values in itertools.product(*(grid[k] for k in keys)):
         params = replace(SmoothingParams(), **dict(zip(keys, values, strict=True)))
+        heard_now = _notes(params, silence, cases)
         errors = sum(
             note_sequence_errors(heard, truth)
-            for heard, (_, truth) in zip(_notes(params, silence, cases), cases, strict=True)
+            for heard, (_, truth) in zip(heard_now, cases, strict=True)
         )
         if best_err is None or errors < best_err:
-            best, best_err = params, errors
-    heard_notes = _notes(best, silence, cases)
+            best, best_err, heard_notes = params, errors, heard_now
     counts = [
         count_repeats(truth, heard) for heard, (_, truth) in zip(heard_notes, cases, strict=True)
     ]
