@@ -3,6 +3,8 @@
 A pairing melody is one note per beat. The smoother's notes mostly fall on that beat grid, and its
 typical mistakes are visible against it:
   - a note split in two: the second part starts off the beat, or on the same beat -> dropped;
+  - a note ringing on into the next beat, heard as a short tail there before the (late, short)
+    note played on that beat -> the beat is that note's;
   - two equal notes heard as one (a rest filled by reverb or a ringing note): the note lasts into
     the next beat -> that beat gets the same symbol, marked `filled` (the caller may also try it
     as an erasure);
@@ -72,9 +74,12 @@ def fit_beats(notes: list[HeardNote], tolerance: float) -> BeatGrid | None:
     chosen: dict[int, int] = {}
     for i in sorted(anchors, key=lambda i: -lengths[i]):
         chosen.setdefault(int(beat[i]), int(i))  # two real notes on one beat: keep the longer
-    for i in np.flatnonzero(lengths < ANCHOR_FRACTION * median_length):
+    # A short (weak, late) note takes a beat no real note holds; where two share one, a short
+    # note that only continues the note before it (a room's ringing tail) yields to the other.
+    short = np.flatnonzero(lengths < ANCHOR_FRACTION * median_length)
+    for i in sorted(short, key=lambda i: _continues(notes, i, period)):
         if abs(offset[i]) <= tolerance * period:
-            chosen.setdefault(int(beat[i]), int(i))  # a short (weak, late) note alone on its beat
+            chosen.setdefault(int(beat[i]), int(i))
     heard: dict[int, tuple[HeardNote, bool]] = {b: (notes[i], False) for b, i in chosen.items()}
     for b in sorted(chosen):
         note, nxt = notes[chosen[b]], b + 1

@@ -232,6 +232,22 @@ def test_a_missing_note_and_a_split_note_together_still_pair():
     assert found[0].result.corrected == 1  # the erasure
 
 
+def test_a_ringing_tail_on_the_next_beat_yields_it_to_the_note_played_there():
+    """In a room the previous note rings into the next beat (heard as a short part of it) and
+    the note played there is heard late and short: the beat is that note's, not the tail's."""
+    code = MelodyCode()
+    melody = code.encode(0x1234567890)  # data notes 1 2 3 4 5 6 7 8 9 0: no repeats
+    notes = _heard(melody.notes)  # note i starts at 500 + 200 i ms and lasts 160 ms
+    beat_ms = notes[6].start_ms
+    tail = _moved(notes[5], start_ms=beat_ms, end_ms=beat_ms + 60)
+    late = _moved(notes[6], start_ms=beat_ms + 80, end_ms=beat_ms + 140)
+    heard = [*notes[:6], tail, late, *notes[7:]]
+    found = _found(code, heard)
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+    assert found[0].result.corrected == 0
+    assert [h.symbol for h in found[0].notes] == list(melody.notes)
+
+
 def test_beats_are_found_at_any_tempo_with_late_weak_notes():
     code = MelodyCode()
     melody = code.new()
