@@ -112,7 +112,7 @@ class ModelConfig:
     # front end 24 + 56 units: 89.1% and 99.00% without the logit limit, 89.2%, 99.22%, 94 KB
     # with it, the default (more melodies heard exactly in reverberant rooms than 32 + 52).
     # Tried and dropped: a front end over 3 frames (Conv1D kernel 3, "same" padding: an onset
-    # cue per band for the re-attack): int8 window accuracy 89.4% -> 90.1%, 97 KB, but fewer
+    # cue per band for the re-attack): int8 window accuracy 89.4% -> 90.1%, 95 KB, but fewer
     # melodies heard exactly in rooms (summed over the 15 reverberant recognizer conditions
     # 822 -> 750; with cell limit 2: 728) and int8 agreement 98.95% (cell limit 2: 99.12%).
     frontend_units: int = 24
