@@ -55,7 +55,8 @@ class DataConfig:
     # reverb 0.7 alone: 1322 / 758 and 1436 / 1152 (these defaults: 1364 / 822, 1454 / 1148);
     # reverb and rhythm 0.7: 1350 / 910, 1438 / 1208, but int8 window agreement 98.85%, under
     # the gate; that with cell limit 2 and the later beat grid: 1348 / 888, 1432 / 1154 (these
-    # defaults with that grid: 1364 / 836, 1454 / 1148; dry babble +5 dB paired 92% vs 96%).
+    # defaults with that grid: 1364 / 836, 1454 / 1148; dry babble +5 dB paired 92% vs 96%);
+    # rhythm 0.7 alone, that grid: 1360 / 824, 1442 / 1192 (dry babble 0 dB paired 84% vs 94%).
     reverb_prob: float = 0.5
     rt60_s: tuple[float, float] = (0.1, 0.8)
     colouring_prob: float = 0.7
