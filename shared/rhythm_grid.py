@@ -8,9 +8,12 @@ typical mistakes are visible against it:
   - two equal notes heard as one (a rest filled by reverb or a ringing note): the note lasts into
     the next beat -> that beat gets the same symbol, marked `filled` (the caller may also try it
     as an erasure);
-  - a note not heard at all: a beat with no note -> an erasure.
-Notes that are long enough to be real but fall off the beat mean there is no steady rhythm, and
-no grid is returned. The beat period and phase are fitted to the long notes, so any tempo works.
+  - a note not heard at all: a beat with no note -> an erasure;
+  - a real note heard off the beat (a room's ringing note delayed its onset, or a voice) -> it
+    takes its nearest beat if no note on the beat holds it.
+When more than a third of the notes that are long enough to be real fall off the beat, there is
+no steady rhythm, and no grid is returned. The beat period and phase are fitted to the long
+notes, so any tempo works.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ ANCHOR_FRACTION = 0.5  # a note at least this fraction of the median length is a
 SPAN_FRACTION = 0.5  # a note covers a later beat when it lasts this much of a note past it
 SPLIT_GAP_FRACTION = 0.25  # a gap of up to this fraction of a beat can split one note
 MIN_BEAT_FRACTION = 0.8  # a beat is at least this fraction of the median note
+MAX_STRAY_FRACTION = 1 / 3  # more real notes than this off the beat: no steady rhythm
 
 
 @dataclass(frozen=True)
@@ -67,17 +71,18 @@ def fit_beats(notes: list[HeardNote], tolerance: float) -> BeatGrid | None:
             return None
         start, period, beat, offset = _place(onsets, *fit)
         off_beat = np.abs(offset) > 0.5 * tolerance * period
-    for i in anchors[off_beat[anchors]]:
-        if not _continues(notes, i, period):
-            return None  # a real note off the beat: no steady rhythm here
+    strays = [int(i) for i in anchors[off_beat[anchors]] if not _continues(notes, i, period)]
+    if len(strays) > MAX_STRAY_FRACTION * anchors.size:
+        return None  # many real notes off the beat: no steady rhythm here
     anchors = anchors[~off_beat[anchors]]
     chosen: dict[int, int] = {}
     for i in sorted(anchors, key=lambda i: -lengths[i]):
         chosen.setdefault(int(beat[i]), int(i))  # two real notes on one beat: keep the longer
-    # A short (weak, late) note takes a beat no real note holds; where two share one, a short
-    # note that only continues the note before it (a room's ringing tail) yields to the other.
+    # A real note off the beat (a room's ringing note delayed it, or a voice) takes its nearest
+    # beat if no note on the beat holds it; then a short (weak, late) note does; where two short
+    # notes share one, one that only continues the note before it (a ringing tail) yields.
     short = np.flatnonzero(lengths < ANCHOR_FRACTION * median_length)
-    for i in sorted(short, key=lambda i: _continues(notes, i, period)):
+    for i in strays + sorted(short, key=lambda i: _continues(notes, i, period)):
         if abs(offset[i]) <= tolerance * period:
             chosen.setdefault(int(beat[i]), int(i))
     heard: dict[int, tuple[HeardNote, bool]] = {b: (notes[i], False) for b, i in chosen.items()}

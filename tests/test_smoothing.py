@@ -119,15 +119,13 @@ def test_finder_finds_the_melody_inside_extra_notes_and_ignores_broken_rhythm():
     notes = _heard([1, 2, *melody.notes])
     found = finder.process(notes, notes[-1].end_sample) + finder.flush()
     assert [f.result.melody.secret for f in found] == [melody.secret]
-    irregular = _heard(melody.notes)
-    irregular[6] = HeardNote(
-        irregular[6].symbol,
-        "x",
-        irregular[6].start_sample + 2400,
-        irregular[6].end_sample + 2400,
-        0.9,
-        16000,
-    )
+    # The same notes at irregular times (onsets 120-320 ms apart): no rhythm, no melody.
+    steps_ms = np.random.default_rng(5).uniform(120.0, 320.0, len(melody.notes))
+    onsets_ms = 500.0 + np.concatenate([[0.0], np.cumsum(steps_ms[:-1])])
+    irregular = [
+        _moved(note, start_ms=t, end_ms=t + 100.0)
+        for note, t in zip(_heard(melody.notes), onsets_ms, strict=True)
+    ]
     finder = MelodyFinder(code, FinderParams(rhythm_tolerance=0.35))
     assert finder.process(irregular, irregular[-1].end_sample) + finder.flush() == []
 
@@ -258,16 +256,34 @@ def test_beats_are_found_at_any_tempo_with_late_weak_notes():
     assert [f.result.melody.secret for f in found] == [melody.secret]
 
 
-def test_a_long_note_off_the_beat_means_no_rhythm():
+def test_a_real_note_heard_off_the_beat_takes_its_own_beat():
     code = MelodyCode()
     melody = code.new()
     notes = _heard(melody.notes)
-    heard = [
-        *notes[:6],
-        _moved(notes[6], start_ms=notes[6].start_ms + 90, end_ms=notes[6].end_ms + 90),
-        *notes[7:],
-    ]
-    assert fit_beats(heard, FinderParams().rhythm_tolerance) is None
+    # The 7th note heard 90 ms late (a room's ringing note hid its onset), the 11th 80 ms early.
+    late = _moved(notes[6], start_ms=notes[6].start_ms + 90, end_ms=notes[6].end_ms)
+    early = _moved(notes[10], start_ms=notes[10].start_ms - 80, end_ms=notes[10].end_ms - 80)
+    heard = [*notes[:6], late, *notes[7:10], early, *notes[11:]]
+    grid = fit_beats(heard, FinderParams().rhythm_tolerance)
+    assert grid is not None and grid.symbols == melody.notes and not any(grid.filled)
+    found = _found(code, heard)
+    assert [(f.result.melody.secret, f.result.corrected) for f in found] == [(melody.secret, 0)]
+
+
+def test_many_real_notes_off_the_beat_mean_no_rhythm():
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes)
+
+    def half_a_beat_late(moved: set[int]):
+        return [
+            _moved(n, start_ms=n.start_ms + 100, end_ms=n.end_ms + 100) if i in moved else n
+            for i, n in enumerate(notes)
+        ]
+
+    tolerance = FinderParams().rhythm_tolerance
+    assert fit_beats(half_a_beat_late({2, 6, 10}), tolerance) is not None  # 3 of 13
+    assert fit_beats(half_a_beat_late({2, 4, 6, 8, 10}), tolerance) is None  # 5 of 13: > a third
 
 
 def test_posterior_history_names_the_note_of_a_span_and_forgets_old_windows():
