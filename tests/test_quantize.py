@@ -25,12 +25,16 @@ from melodypair.host.model import (
     write_train_config,
 )
 from melodypair.host.quantize import (
+    GATE_WEIGHT_FLOOR,
+    MAX_TFLITE_BYTES,
     ExportError,
     ParityError,
     convert_int8,
     export_int8,
+    floor_quiet_gate_channels,
     melody_parity,
     parity_check,
+    quantize_folder,
     verify_int8,
 )
 from melodypair.shared.alphabet import Alphabet
@@ -308,6 +312,40 @@ def test_quantize_cli_refuses_other_features(model, calibration, evaluation, tmp
     assert main(["quantize", str(folder)]) == 1
     assert "other feature parameters" in capsys.readouterr().err
     assert not (folder / MODEL_FILE).exists()
+
+
+def test_quantize_refuses_a_model_over_the_size_budget_and_writes_nothing(
+    model, calibration, evaluation, tmp_path
+):
+    folder = tmp_path / "tiny"
+    write_training_folder(folder, model, calibration, evaluation)
+    with pytest.raises(ExportError, match=r"KB, over the device budget of 1 KB"):
+        quantize_folder(folder, melody_recordings=0, max_size_bytes=1024)
+    assert not (folder / MODEL_FILE).exists()
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+    bundle, _, _ = quantize_folder(folder, melody_recordings=0)
+    assert bundle.size_bytes <= MAX_TFLITE_BYTES
+
+
+def test_a_quiet_gate_channel_keeps_one_floor_weight_and_the_outputs_barely_move(evaluation):
+    m = model_from_config(CONFIG, N_BANDS, N_CLASSES)
+    kernel = next(w for w in m.weights if w.path == "lstm/input_gate/kernel")
+    weights = np.array(kernel.numpy())
+    weights[:, 3] *= 1e-4  # all but vanished, as training leaves some channels
+    kernel.assign(weights)
+    row = int(np.abs(weights[:, 3]).argmax())
+    before = m.predict(evaluation[0][:200], verbose=0)
+    assert floor_quiet_gate_channels(m) == 1
+    after_weights = np.array(kernel.numpy())
+    assert np.count_nonzero(after_weights[:, 3]) == 1
+    assert after_weights[row, 3] == pytest.approx(np.sign(weights[row, 3]) * GATE_WEIGHT_FLOOR)
+    np.testing.assert_array_equal(np.delete(after_weights, 3, 1), np.delete(weights, 3, 1))
+    assert np.abs(m.predict(evaluation[0][:200], verbose=0) - before).max() < 1e-3
+    assert floor_quiet_gate_channels(m) == 0  # nothing left under the floor
+
+
+def test_the_shipped_model_fits_the_size_budget():
+    assert load_bundle(default_model_dir()).size_bytes <= MAX_TFLITE_BYTES
 
 
 def test_quantize_cli_fails_parity_and_writes_nothing(fragile_model, evaluation, tmp_path, capsys):

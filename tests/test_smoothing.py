@@ -258,12 +258,14 @@ def test_beats_are_found_at_any_tempo_with_late_weak_notes():
 
 def test_a_real_note_heard_off_the_beat_takes_its_own_beat():
     code = MelodyCode()
-    melody = code.new()
+    melody = code.encode(0x1234567890)  # no note repeats the one before it
     notes = _heard(melody.notes)
-    # The 7th note heard 90 ms late (a room's ringing note hid its onset), the 11th 80 ms early.
+    # The 7th note heard 90 ms late (a room's ringing note hid its onset); the 11th 80 ms early,
+    # after the 10th was heard ending 60 ms early.
     late = _moved(notes[6], start_ms=notes[6].start_ms + 90, end_ms=notes[6].end_ms)
+    cut = _moved(notes[9], end_ms=notes[9].end_ms - 60)
     early = _moved(notes[10], start_ms=notes[10].start_ms - 80, end_ms=notes[10].end_ms - 80)
-    heard = [*notes[:6], late, *notes[7:10], early, *notes[11:]]
+    heard = [*notes[:6], late, *notes[7:9], cut, early, *notes[11:]]
     grid = fit_beats(heard, FinderParams().rhythm_tolerance)
     assert grid is not None and grid.symbols == melody.notes and not any(grid.filled)
     found = _found(code, heard)
@@ -272,7 +274,7 @@ def test_a_real_note_heard_off_the_beat_takes_its_own_beat():
 
 def test_many_real_notes_off_the_beat_mean_no_rhythm():
     code = MelodyCode()
-    melody = code.new()
+    melody = code.encode(0x1234567890)  # no note repeats the one before it
     notes = _heard(melody.notes)
 
     def half_a_beat_late(moved: set[int]):
