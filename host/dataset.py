@@ -64,7 +64,7 @@ class DataConfig:
     # (98.85%). Before the beat grid's tail rule: reverb 0.7 alone 1322 / 758, 1436 / 1152
     # (0.5 then: 1364 / 822); with the rule, rhythm 0.7 alone 1360 / 824, 1442 / 1192 (dry
     # babble 0 dB paired 84% vs 94%). Babble twice (NOISE_SHARES), with the off-beat beat rule:
-    # 1362 / 962, 1456 / 1298 -> 1374 / 1016, 1460 / 1340 (dry babble +5 dB exact 82% -> 90%).
+    # 1362 / 962, 1456 / 1298 -> 1374 / 1020, 1460 / 1342 (dry babble +5 dB exact 82% -> 90%).
     reverb_prob: float = 0.7
     rt60_s: tuple[float, float] = (0.1, 0.8)
     colouring_prob: float = 0.7
