@@ -10,7 +10,7 @@ The lowpass stops at min(from, to) / 2 (the lower Nyquist frequency) with at lea
 passband runs flat to (1 - TRANSITION_FRACTION) of that frequency (6.4 kHz at 16 kHz).
 
 Chunk invariance: every output sample is computed from the same input samples by the same
-sequence of float32 multiplications and additions, whatever the chunking, and the stream position
+float32 multiplications, summed in the same order, whatever the chunking, and the stream position
 is kept as integers. So the concatenated outputs of any chunking plus `flush()` equal, bit for bit,
 the output of one whole chunk.
 """
@@ -149,20 +149,20 @@ class Resampler:
         return out
 
     def _compute(self, start: int, stop: int) -> np.ndarray:
-        """Outputs [start, stop): one input window times one phase's taps, summed in tap order."""
+        """Outputs [start, stop): one input window times one phase's taps, summed per output.
+
+        np.add.reduce over a contiguous row of taps sums it pairwise in an order fixed by the row
+        alone, so an output's value does not depend on the block it was computed in."""
         t = np.arange(start, stop, dtype=np.int64) * self.down + self._centre
         newest = t // self.up
-        phase = t - newest * self.up
+        first = newest - (self.taps_per_phase - 1) - self._buf_start
         windows = np.lib.stride_tricks.sliding_window_view(self._buf, self.taps_per_phase)
-        products = windows[newest - (self.taps_per_phase - 1) - self._buf_start]
-        products *= self._coef[phase]
-        # Sum the taps one row at a time: a fixed order of additions for every output, which a
-        # pairwise or BLAS reduction would not guarantee across different block sizes.
-        by_tap = np.ascontiguousarray(products.T)
-        acc = by_tap[0].copy()
-        for row in by_tap[1:]:
-            acc += row
-        return acc
+        if self.up == 1:  # one phase: the windows are evenly spaced, a strided view needs no copy
+            products = windows[first[0] : first[-1] + 1 : self.down] * self._coef[0]
+        else:
+            products = windows[first]
+            products *= self._coef[t - newest * self.up]
+        return np.add.reduce(products, axis=1)
 
 
 def _as_mono_float32(chunk: np.ndarray) -> np.ndarray:
