@@ -10,7 +10,9 @@ typical mistakes are visible against it:
     as an erasure);
   - a note not heard at all: a beat with no note -> an erasure;
   - a real note heard off the beat (a room's ringing note delayed its onset, or a voice) -> it
-    takes its nearest beat if no note on the beat holds it.
+    takes its nearest beat if no note on the beat holds it;
+  - a note heard so late that its nearest beat is the next one, already held (a re-attack of a
+    note still ringing in a room) -> it takes the free beat it started in.
 When more than a third of the notes that are long enough to be real fall off the beat, there is
 no steady rhythm, and no grid is returned. The beat period and phase are fitted to the long
 notes, so any tempo works.
@@ -31,6 +33,7 @@ SPAN_FRACTION = 0.5  # a note covers a later beat when it lasts this much of a n
 SPLIT_GAP_FRACTION = 0.25  # a gap of up to this fraction of a beat can split one note
 MIN_BEAT_FRACTION = 0.8  # a beat is at least this fraction of the median note
 MAX_STRAY_FRACTION = 1 / 3  # more real notes than this off the beat: no steady rhythm
+LATE_FRACTION = 0.75  # a note left out that starts this late in a free beat still takes it
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,20 @@ def fit_beats(notes: list[HeardNote], tolerance: float) -> BeatGrid | None:
     # beat if no note on the beat holds it; then a short (weak, late) note does; where two short
     # notes share one, one that only continues the note before it (a ringing tail) yields.
     short = np.flatnonzero(lengths < ANCHOR_FRACTION * median_length)
-    for i in strays + sorted(short, key=lambda i: _continues(notes, i, period)):
+    unplaced = strays + sorted(short, key=lambda i: _continues(notes, i, period))
+    for i in unplaced:
         if abs(offset[i]) <= tolerance * period:
             chosen.setdefault(int(beat[i]), int(i))
+    # A room delays onsets, most of all a re-attack of the note still ringing: a note left out
+    # that starts late in a beat no note holds is that beat's note (a ringing tail is not).
+    placed = set(chosen.values())
+    for i in unplaced:
+        own = int(np.floor((onsets[i] - start) / period))
+        late = onsets[i] - start - own * period
+        free = i not in placed and own not in chosen
+        if free and late <= LATE_FRACTION * period and not _continues(notes, i, period):
+            chosen[own] = int(i)
+            placed.add(i)
     heard: dict[int, tuple[HeardNote, bool]] = {b: (notes[i], False) for b, i in chosen.items()}
     for b in sorted(chosen):
         note, nxt = notes[chosen[b]], b + 1

@@ -272,6 +272,49 @@ def test_a_real_note_heard_off_the_beat_takes_its_own_beat():
     assert [(f.result.melody.secret, f.result.corrected) for f in found] == [(melody.secret, 0)]
 
 
+def _repeat_ringing_on(late_ms: float, gap_ms: float):
+    """A melody whose 6th and 7th notes are equal, heard in a room: the 6th rings on (heard
+    until `gap_ms` before the 7th's heard onset), the 7th heard `late_ms` after its beat and
+    short; (code, melody, heard notes)."""
+    code = MelodyCode()
+    melody = code.encode(0x1234566789)  # data notes 1 2 3 4 5 6 6 7 8 9
+    notes = _heard(melody.notes)  # note i starts at 500 + 200 i ms and lasts 160 ms
+    onset_ms = notes[6].start_ms + late_ms
+    ringing = _moved(notes[5], end_ms=onset_ms - gap_ms)
+    late = _moved(notes[6], start_ms=onset_ms, end_ms=onset_ms + 60)
+    return code, melody, [*notes[:5], ringing, late, *notes[7:]]
+
+
+def test_a_repeat_heard_late_in_a_room_takes_the_beat_it_started_in():
+    """The re-attack heard 110 ms (over half a beat) late: its nearest beat is the next note's,
+    but it started in the free beat of the repeat, so that beat is its own, not an erasure."""
+    code, melody, heard = _repeat_ringing_on(late_ms=110, gap_ms=60)
+    grid = fit_beats(heard, FinderParams().rhythm_tolerance)
+    assert grid is not None and grid.symbols == melody.notes and not any(grid.filled)
+    assert grid.sources[6] is heard[6]
+    found = _found(code, heard)
+    assert [(f.result.melody.secret, f.result.corrected) for f in found] == [(melody.secret, 0)]
+    assert [h.symbol for h in found[0].notes] == list(melody.notes)  # every note as heard
+
+
+def test_a_ringing_tail_heard_late_in_a_free_beat_does_not_take_it():
+    """The 6th note rings on and resumes 40 ms after it faded (a tail, not a re-attack), over
+    half a beat late in the 7th beat, whose own note was not heard: the beat stays empty (an
+    erasure costs the code half what the tail's wrong note would)."""
+    code = MelodyCode()
+    melody = code.encode(0x1234567890)  # data notes 1 2 3 4 5 6 7 8 9 0: no repeats
+    notes = _heard(melody.notes)
+    beat_ms = notes[6].start_ms
+    ringing = _moved(notes[5], end_ms=beat_ms + 70)
+    tail = _moved(notes[5], start_ms=beat_ms + 110, end_ms=beat_ms + 170)
+    heard = [*notes[:5], ringing, tail, *notes[7:]]
+    grid = fit_beats(heard, FinderParams().rhythm_tolerance)
+    assert grid is not None and grid.symbols[6] is None
+    assert grid.symbols[:6] + grid.symbols[7:] == melody.notes[:6] + melody.notes[7:]
+    found = _found(code, heard)
+    assert [(f.result.melody.secret, f.result.corrected) for f in found] == [(melody.secret, 1)]
+
+
 def test_many_real_notes_off_the_beat_mean_no_rhythm():
     code = MelodyCode()
     melody = code.encode(0x1234567890)  # no note repeats the one before it
