@@ -140,6 +140,7 @@ def test_exported_bundle_loads_and_agrees_with_float(model, bundle, evaluation):
 def test_exported_model_is_clean_full_int8(bundle):
     summary = verify_int8(bundle.tflite_path.read_bytes())
     assert "WHILE" not in summary.ops and "FULLY_CONNECTED" in summary.ops
+    assert {"REDUCE_MAX", "MAXIMUM"} <= set(summary.ops)  # the default dynamic-range floor
     assert summary.input_shape == (1, CONFIG.window_frames, N_BANDS)
     assert summary.output_shape == (1, N_CLASSES)
     interpreter = load_interpreter(bundle.tflite_path)
