@@ -131,7 +131,8 @@ class ModelConfig:
     # 9). Dry babble 0 dB exact 64% -> 92%, paired 90% -> 100%. The price: a transient or tonal
     # interferer louder than the melody raises the whole window's floor (at -10 dB they pair
     # less often). A floor per frame (each frame's loudest band) kept those but lost overall:
-    # 1400 / 1074, 1480 / 1346, int8 98.90%.
+    # 1400 / 1074, 1480 / 1346, int8 98.90%. 30 dB: 1426 / 1134, 1486 / 1406, music 20 / 19 /
+    # 10, 18 / 14 / 5, int8 99.00%; better with tonal and transient interferers at -10 dB.
     dynamic_range_db: float = 25.0
 
     def __post_init__(self) -> None:
