@@ -24,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="TOML with [training] and [model] tables overriding the defaults",
+        help=(
+            "TOML with [training], [model] and [data] tables overriding the defaults "
+            "(names as in train_config.json, e.g. [data] reverb_prob = 0.8)"
+        ),
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print the report summary as JSON")
@@ -34,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from melodypair.host.train import load_config, train
 
-    params, model_cfg = load_config(args.config)
-    report = train(params, model_cfg, args.out, progress=not args.quiet)
+    params, model_cfg, data_cfg = load_config(args.config)
+    report = train(params, model_cfg, args.out, progress=not args.quiet, data_cfg=data_cfg)
     summary = {
         "out": str(args.out),
         "val_window_accuracy": round(report["val_window_accuracy"], 4),

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from melodypair.host import augment
 from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet
+from melodypair.shared.errors import UsageError
 from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams, compute_features
 from melodypair.shared.rhythm import DEFAULT_RHYTHM
 from melodypair.shared.synth import TIMBRE_NAMES, Envelope, SynthParams, Timbre, render_notes
@@ -75,6 +76,61 @@ class DataConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+_NAME_LISTS = {"timbres": TIMBRE_NAMES, "noises": tuple(augment.NOISES)}
+_RANGES = ("notes", "tone_ms", "rest_ms", "level_dbfs", "lead_ms", "tail_ms", "rt60_s", "snr_db")
+_PROBABILITIES = (
+    "repeat_prob",
+    "pairing_rhythm_prob",
+    "reverb_prob",
+    "colouring_prob",
+    "clean_prob",
+    "empty_prob",
+    "interferer_prob",
+)
+
+
+def data_config_from_table(values: dict) -> DataConfig:
+    """A DataConfig from a [data] table of a training config (arrays become tuples), checked
+    so that a mistake fails here in one line and not minutes into data generation."""
+    known = {f.name for f in fields(DataConfig)}
+    unknown = set(values) - known
+    if unknown:
+        raise UsageError(
+            f"unknown setting(s) [data] {', '.join(sorted(unknown))}; known: "
+            f"{', '.join(sorted(known))}"
+        )
+    cfg = replace(
+        DataConfig(), **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    )
+    try:
+        _check_data_config(cfg)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"[data] a setting has the wrong type: {err}") from None
+    return cfg
+
+
+def _check_data_config(cfg: DataConfig) -> None:
+    for name, allowed in _NAME_LISTS.items():
+        chosen = getattr(cfg, name)
+        bad = [n for n in chosen if n not in allowed]
+        if not chosen or bad:
+            raise UsageError(
+                f"[data] {name} must list some of {', '.join(allowed)}"
+                + (f" (not {', '.join(map(str, bad))})" if bad else "")
+            )
+    if not cfg.rates_hz or any(not 8000 <= r <= 48000 for r in cfg.rates_hz):
+        raise UsageError("[data] rates_hz must list sample rates from 8000 to 48000 Hz")
+    for name in _RANGES:
+        pair = getattr(cfg, name)
+        if len(pair) != 2 or pair[0] > pair[1]:
+            raise UsageError(f"[data] {name} must be two numbers [low, high], low <= high")
+    if cfg.notes[0] < 1:
+        raise UsageError("[data] notes must be at least 1")
+    for name in _PROBABILITIES:
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise UsageError(f"[data] {name} must be a probability from 0 to 1")
 
 
 def eval_config(base: DataConfig | None = None) -> DataConfig:

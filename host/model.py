@@ -164,9 +164,22 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        unknown = set(d) - {f.name for f in fields(cls)}
+        """The config a training folder was written with: every field, and no other.
+
+        A missing field is refused rather than filled with today's default, which may switch
+        on something the saved model was never trained with (a folder from before the
+        dynamic-range floor would otherwise be described as having a 25 dB floor)."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
         if unknown:
             raise UsageError(f"unknown model config field(s): {', '.join(sorted(unknown))}")
+        missing = names - set(d)
+        if missing:
+            raise UsageError(
+                f"model config lacks field(s) {', '.join(sorted(missing))}: it was written by "
+                "an older melodypair; retrain the model, or add each field with the value it "
+                "was trained with"
+            )
         return cls(**d)
 
 
@@ -195,7 +208,7 @@ class TrainConfig:
             raise ModelFolderError(f"{TRAIN_CONFIG_FILE} lacks field(s) {', '.join(missing)}")
         return cls(
             name=str(d["name"]),
-            model=ModelConfig.from_dict(d["model"]),
+            model=_model_config(d["model"]),
             features=dict(d["features"]),
             alphabet=tuple(d["alphabet"]),
             a4_hz=float(d["a4_hz"]),
@@ -527,6 +540,15 @@ def load_float_model(folder: str | Path, config: ModelConfig) -> Any:
         return keras.models.load_model(path, compile=False)
     except (ValueError, OSError, TypeError) as err:
         raise ModelFolderError(f"cannot load {path}: {err}") from None
+
+
+def _model_config(d: object) -> ModelConfig:
+    if not isinstance(d, dict):
+        raise ModelFolderError(f"{TRAIN_CONFIG_FILE}: 'model' is not a JSON object")
+    try:
+        return ModelConfig.from_dict(d)
+    except (UsageError, TypeError) as err:
+        raise ModelFolderError(f"{TRAIN_CONFIG_FILE}: {err}") from None
 
 
 def write_train_config(folder: str | Path, config: TrainConfig) -> Path:

@@ -79,19 +79,22 @@ class TrainingParams:
     quant_noise_lr_factor: float = 0.02
 
 
-def load_config(path: Path | None) -> tuple[TrainingParams, ModelConfig]:
-    """Training params and model config from a TOML file with [training] and [model] tables."""
+def load_config(path: Path | None) -> tuple[TrainingParams, ModelConfig, Any]:
+    """Training params, model config and data config (dataset.DataConfig) from a TOML file with
+    [training], [model] and [data] tables; a missing table or setting keeps its default."""
+    from melodypair.host import dataset
+
     if path is None:
-        return TrainingParams(), ModelConfig()
+        return TrainingParams(), ModelConfig(), dataset.DataConfig()
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"cannot read training config {path}: {err}") from err
-    unknown_tables = set(data) - {"training", "model"}
+    unknown_tables = set(data) - {"training", "model", "data"}
     if unknown_tables:
         raise UsageError(
             f"{path}: unknown table(s) {', '.join(sorted(unknown_tables))}; "
-            "use [training] and [model]"
+            "use [training], [model] and [data]"
         )
     parts = []
     for table, cls in (("training", TrainingParams), ("model", ModelConfig)):
@@ -107,7 +110,11 @@ def load_config(path: Path | None) -> tuple[TrainingParams, ModelConfig]:
             parts.append(replace(cls(), **values))
         except (TypeError, ValueError) as err:
             raise UsageError(f"{path}: [{table}] {err}") from err
-    return parts[0], parts[1]
+    try:
+        data_cfg = dataset.data_config_from_table(data.get("data", {}))
+    except UsageError as err:
+        raise UsageError(f"{path}: {err}") from None
+    return parts[0], parts[1], data_cfg
 
 
 def cache_dir() -> Path:
@@ -158,13 +165,14 @@ def cached_examples(count: int, seed: int, data_cfg, progress: bool = True) -> l
 
 
 def training_windows(
-    params: TrainingParams, m: ModelConfig, progress: bool = True
+    params: TrainingParams, m: ModelConfig, progress: bool = True, data_cfg: Any = None
 ) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """The data config, the (windows, labels, weights) to train on and the (windows, labels)
-    to validate on (validation weighs every window alike: it measures, it does not teach)."""
+    """The data config (`data_cfg`, default dataset.DataConfig()), the (windows, labels,
+    weights) to train on and the (windows, labels) to validate on (validation weighs every
+    window alike: it measures, it does not teach)."""
     from melodypair.host import dataset
 
-    data_cfg = dataset.DataConfig()
+    data_cfg = data_cfg or dataset.DataConfig()
     silence = len(DEFAULT_ALPHABET)
     max_gap_frames = round(REATTACK_MAX_GAP_MS / DEFAULT_FEATURES.hop_ms)
 
@@ -191,13 +199,20 @@ def training_windows(
 
 
 def train(
-    params: TrainingParams, model_cfg: ModelConfig, out_dir: Path, progress: bool = True
+    params: TrainingParams,
+    model_cfg: ModelConfig,
+    out_dir: Path,
+    progress: bool = True,
+    data_cfg: Any = None,
 ) -> dict:
-    """Train one model into `out_dir` (what `melodypair quantize` reads); returns the report."""
+    """Train one model into `out_dir` (what `melodypair quantize` reads) on examples drawn from
+    `data_cfg` (default dataset.DataConfig()); returns the report."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     m = model_cfg
-    data_cfg, (x_train, y_train, w_train), (x_val, y_val) = training_windows(params, m, progress)
+    data_cfg, (x_train, y_train, w_train), (x_val, y_val) = training_windows(
+        params, m, progress, data_cfg
+    )
     n_classes = len(DEFAULT_ALPHABET) + 1
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -306,6 +306,22 @@ def test_quantize_cli_fails_in_one_line_and_writes_nothing(
     assert not (folder / MODEL_FILE).exists()
 
 
+def test_quantize_refuses_a_training_folder_whose_model_config_lacks_a_field(
+    model, calibration, evaluation, tmp_path, capsys
+):
+    folder = tmp_path / "tiny"
+    write_training_folder(folder, model, calibration, evaluation)
+    path = folder / "train_config.json"
+    config = json.loads(path.read_text())
+    del config["model"]["dynamic_range_db"]  # as a folder from before the floor was written
+    path.write_text(json.dumps(config))
+    assert main(["quantize", str(folder)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "lacks field(s) dynamic_range_db" in err and "older melodypair" in err
+    assert not (folder / MODEL_FILE).exists()
+
+
 def test_quantize_cli_refuses_other_features(model, calibration, evaluation, tmp_path, capsys):
     folder = tmp_path / "tiny"
     other = {**DEFAULT_FEATURES.to_dict(), "n_bands": 48}

@@ -29,6 +29,10 @@ parity_windows = 100
 
 [model]
 units = 8
+
+[data]
+timbres = ["sine", "pluck"]
+reverb_prob = 0.0
 """
 
 
@@ -45,6 +49,8 @@ def test_train_then_quantize_a_tiny_model(tmp_path, monkeypatch, capsys):
     config_back = read_train_config(out)
     assert config_back.model.units == 8
     assert config_back.training["params"]["quant_noise_epochs"] == 1
+    assert config_back.training["data"]["timbres"] == ["sine", "pluck"]
+    assert config_back.training["data"]["reverb_prob"] == 0.0
     report = json.loads((out / "report" / "report.json").read_text())
     assert len(report["history"]["loss"]) == 2  # the plain epoch and the noisy one
     assert (
@@ -77,6 +83,42 @@ def test_train_rejects_a_negative_model_setting_in_one_line(tmp_path, capsys, se
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("reverb_probability = 0.5", "unknown setting(s) [data] reverb_probability"),
+        ('timbres = ["sine", "banjo"]', "timbres must list some of"),
+        ("noises = []", "noises must list some of"),
+        ("reverb_prob = 1.5", "reverb_prob must be a probability"),
+        ("snr_db = [10.0, -10.0]", "snr_db must be two numbers"),
+        ("rates_hz = [4000]", "rates_hz must list sample rates"),
+        ('clean_prob = "often"', "wrong type"),
+    ],
+)
+def test_train_rejects_a_bad_data_setting_in_one_line(tmp_path, capsys, setting, words):
+    config = tmp_path / "bad.toml"
+    config.write_text(f"[data]\n{setting}\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_data_table_changes_the_examples_drawn(tmp_path, monkeypatch):
+    from melodypair.host.dataset import DataConfig
+    from melodypair.host.model import ModelConfig
+    from melodypair.host.train import TrainingParams, training_windows
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    params = TrainingParams(train_recordings=4, val_recordings=2)
+    default_cfg, (x_default, _, _), _ = training_windows(params, ModelConfig(), progress=False)
+    quiet = DataConfig(clean_prob=1.0, reverb_prob=0.0, colouring_prob=0.0)
+    cfg, (x_quiet, _, _), _ = training_windows(params, ModelConfig(), False, quiet)
+    assert default_cfg == DataConfig() and cfg is quiet
+    assert x_quiet.shape[1:] == x_default.shape[1:]
+    assert not np.array_equal(x_quiet[: len(x_default)], x_default[: len(x_quiet)])
 
 
 def test_training_weighs_the_rests_between_equal_notes(tmp_path, monkeypatch):
