@@ -54,6 +54,7 @@ class DataConfig:
     pairing_rhythm_prob: float = 0.7  # examples in the pairing rhythm (160 ms + 40 ms) ...
     pairing_tempo_jitter: float = 0.15  # ... played up to this much faster or slower
     detune_cents: float = 30.0  # +- (per recording), plus +-5 cents per note
+    note_gain_db: float = 0.0  # each note's level +- this (uneven speakers, rooms); 0 = even
     level_dbfs: tuple[float, float] = (-45.0, -3.0)
     lead_ms: tuple[float, float] = (50.0, 1200.0)
     tail_ms: tuple[float, float] = (50.0, 1200.0)
@@ -126,6 +127,8 @@ def _check_data_config(cfg: DataConfig) -> None:
         pair = getattr(cfg, name)
         if len(pair) != 2 or pair[0] > pair[1]:
             raise UsageError(f"[data] {name} must be two numbers [low, high], low <= high")
+    if cfg.note_gain_db < 0:
+        raise UsageError("[data] note_gain_db must not be negative")
     if cfg.notes[0] < 1:
         raise UsageError("[data] notes must be at least 1")
     for name in _PROBABILITIES:
@@ -261,6 +264,9 @@ def make_example(
             tone_ms=tones.tolist(),
             rest_ms=rests.tolist(),
             detune_cents=rng.uniform(-5.0, 5.0, size=len(symbols)).tolist(),
+            gain_db=rng.uniform(-cfg.note_gain_db, cfg.note_gain_db, size=len(symbols)).tolist()
+            if cfg.note_gain_db > 0
+            else None,
             params=params,
         )
         melody = rendering.audio.astype(np.float64)

@@ -139,12 +139,14 @@ def render_notes(
     tone_ms: float | Sequence[float] | None = None,
     rest_ms: float | Sequence[float] | None = None,
     detune_cents: Sequence[float] | None = None,
+    gain_db: Sequence[float] | None = None,
     params: SynthParams = DEFAULT_SYNTH,
 ) -> Rendering:
     """Render alphabet symbols; each note is a tone then a rest (from `rhythm` unless given).
 
     `tone_ms` / `rest_ms` override the rhythm with one value or one per note; `detune_cents`
-    adds a per-note detune to `params.detune_cents`. Durations are divided by `params.tempo`.
+    adds a per-note detune to `params.detune_cents`, `gain_db` a per-note gain to
+    `params.amplitude`. Durations are divided by `params.tempo`.
     """
     freqs = alphabet.frequencies_hz
     for s in symbols:
@@ -156,6 +158,7 @@ def render_notes(
         tone_ms=rhythm.tone_ms if tone_ms is None else tone_ms,
         rest_ms=rhythm.rest_ms if rest_ms is None else rest_ms,
         detune_cents=detune_cents,
+        gain_db=gain_db,
         params=params,
     )
 
@@ -167,6 +170,7 @@ def render_tones(
     rest_ms: float | Sequence[float],
     symbols: Sequence[int] | None = None,
     detune_cents: Sequence[float] | None = None,
+    gain_db: Sequence[float] | None = None,
     params: SynthParams = DEFAULT_SYNTH,
 ) -> Rendering:
     """Render arbitrary frequencies (e.g. off-alphabet tones); events carry `symbols` or -1."""
@@ -174,6 +178,7 @@ def render_tones(
     tones = _per_note(tone_ms, n, "tone_ms")
     rests = _per_note(rest_ms, n, "rest_ms")
     detunes = _per_note(0.0 if detune_cents is None else detune_cents, n, "detune_cents")
+    gains = 10.0 ** (np.asarray(_per_note(0.0 if gain_db is None else gain_db, n, "gain_db")) / 20)
     labels = [-1] * n if symbols is None else [int(s) for s in symbols]
     if len(labels) != n:
         raise UsageError(f"{len(labels)} symbols for {n} frequencies")
@@ -193,7 +198,8 @@ def render_tones(
         if not 20.0 <= f_hz < rate * _MAX_HARMONIC_FRACTION:
             raise UsageError(f"{f_hz:.1f} Hz cannot be rendered at {rate} Hz")
         tone = _waveform(f_hz, end - start, rate, params.timbre)
-        audio[start:end] += params.amplitude * tone * params.envelope.gains(end - start, rate)
+        envelope = params.envelope.gains(end - start, rate)
+        audio[start:end] += params.amplitude * gains[i] * tone * envelope
         events.append(NoteEvent(labels[i], start, end, f_hz))
     return Rendering(audio.astype(np.float32), tuple(events), rate)
 

@@ -97,3 +97,25 @@ def test_erode_notes_widens_gaps_and_keeps_short_notes():
     eroded = dataset.erode_notes(labels, s, 1)
     assert eroded.tolist() == [s, s, 3, 3, s, s, s, s, s, s, 3, s, s, 5, 5, s, s, 7, s]
     np.testing.assert_array_equal(dataset.erode_notes(labels, s, 0), labels)
+
+
+def test_note_gain_spreads_the_notes_levels_by_at_most_its_decibels():
+    """Dry, clean, sine, no colouring: each note's band peak differs from the even rendering of
+    the same draw by its own gain, within +- note_gain_db, and the gains differ."""
+    quiet = dict(clean_prob=1.0, reverb_prob=0.0, colouring_prob=0.0, interferer_prob=0.0)
+    quiet |= dict(empty_prob=0.0, timbres=("sine",), notes=(8, 8), rates_hz=(16000,))
+    even = dataset.make_example(np.random.default_rng(3), dataset.DataConfig(**quiet))
+    spread = dataset.make_example(
+        np.random.default_rng(3), dataset.DataConfig(**quiet, note_gain_db=9.0)
+    )
+    assert spread.symbols == even.symbols and spread.note_spans == even.note_spans
+
+    def note_peaks_db(ex):
+        return np.array(
+            [10 * ex.frames[a // 160 + 2 : b // 160 - 2].max() for _, a, b in ex.note_spans]
+        )
+
+    # Both recordings are peak-normalized, so compare the notes' levels relative to each other.
+    change = note_peaks_db(spread) - note_peaks_db(even)
+    change -= change.mean()
+    assert np.ptp(change) > 3.0 and np.all(np.abs(change) <= 18.0 + 0.5)

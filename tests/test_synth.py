@@ -111,6 +111,15 @@ def test_per_note_detune_adds_to_the_global_detune():
     assert [e.frequency_hz for e in rendering.events] == pytest.approx(pitches, abs=0.5)
 
 
+def test_per_note_gain_scales_each_note_by_its_decibels():
+    kwargs = dict(tone_ms=200.0, rest_ms=50.0, params=_params("sine", 16000))
+    even = render_notes([3, 9, 12], **kwargs)
+    uneven = render_notes([3, 9, 12], gain_db=[0.0, -12.0, 6.0], **kwargs)
+    for a, b, db in zip(_notes(even), _notes(uneven), [0.0, -12.0, 6.0], strict=True):
+        assert np.allclose(b, a * 10 ** (db / 20), atol=1e-6)
+    assert uneven.events == even.events
+
+
 @pytest.mark.parametrize("rate", [16000, 44100])
 @pytest.mark.parametrize("timbre", TIMBRE_NAMES)
 def test_notes_start_and_end_silent_with_a_ramp(timbre, rate):
@@ -293,6 +302,7 @@ def test_a_short_tone_shrinks_its_envelope_and_still_starts_and_ends_at_zero():
         lambda: render_notes([0, 1], tone_ms=[100.0]),
         lambda: render_notes([0], tone_ms=0.0),
         lambda: render_notes([0], rest_ms=-5.0),
+        lambda: render_notes([0, 1], gain_db=[3.0]),
         lambda: render_tones([7500.0], tone_ms=100.0, rest_ms=0.0),
     ],
 )
