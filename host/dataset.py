@@ -205,8 +205,10 @@ def make_example(
     features: FeatureParams = DEFAULT_FEATURES,
     symbols: list[int] | None = None,
     condition: Condition | None = None,
+    gain_db: list[float] | None = None,
 ) -> Example:
-    """Draw one recording; `symbols` and `condition` pin those parts (evaluation uses this)."""
+    """Draw one recording; `symbols`, `condition` and the notes' `gain_db` pin those parts
+    (evaluation uses this)."""
     from melodypair.shared.resample import resample
 
     silence = len(alphabet)
@@ -264,9 +266,9 @@ def make_example(
             tone_ms=tones.tolist(),
             rest_ms=rests.tolist(),
             detune_cents=rng.uniform(-5.0, 5.0, size=len(symbols)).tolist(),
-            gain_db=rng.uniform(-cfg.note_gain_db, cfg.note_gain_db, size=len(symbols)).tolist()
-            if cfg.note_gain_db > 0
-            else None,
+            gain_db=gain_db
+            if gain_db is not None or cfg.note_gain_db <= 0
+            else rng.uniform(-cfg.note_gain_db, cfg.note_gain_db, size=len(symbols)).tolist(),
             params=params,
         )
         melody = rendering.audio.astype(np.float64)

@@ -1,7 +1,8 @@
 """Last step of `make model`: tune the smoother, evaluate the recognizer on the evaluation split
 beside the rule-based peer (pairing melodies in noise, then the re-attack row: notes played
-twice in reverberant rooms), and record the figures in the bundle (manifest, eval.md,
-eval.json, reattack.json).
+twice in reverberant rooms, and the quiet-note row: one note played under the others), and
+record the figures in the bundle (manifest, eval.md, eval.json, reattack.json,
+quiet_note.json).
 
 Run as `python -m melodypair.host.finish_model models/NAME [--trials N]`.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
-    from melodypair.host import reattack_eval, recognizer_eval, tune_smoothing
+    from melodypair.host import quiet_note_eval, reattack_eval, recognizer_eval, tune_smoothing
     from melodypair.host.train import TrainingParams
     from melodypair.shared.model_bundle import MODEL_FILE, load_bundle, save_bundle
 
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     reattack_table = reattack_eval.markdown_table(reattack_rows)
     print(reattack_table)
     (args.folder / "reattack.json").write_text(json.dumps(reattack_rows, indent=1) + "\n")
+    quiet_rows = quiet_note_eval.run(trials_per_case=args.trials, model_dir=str(args.folder))
+    quiet_table = quiet_note_eval.markdown_table(quiet_rows)
+    print(quiet_table)
+    (args.folder / "quiet_note.json").write_text(json.dumps(quiet_rows, indent=1) + "\n")
     (args.folder / "eval.md").write_text(
         "# Recognizer evaluation (held-out split)\n\n"
         f"{args.trials} fresh pairing melodies per condition; timbres include ones never used "
@@ -64,7 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         "before, those heard as a note of their own (the re-attack heard); `other notes heard` "
         "= the same for the other notes; `extra notes` = heard notes matching no played note, "
         "per note played (what splitting every long sound would cost); `all exact` = every "
-        "note heard as played.\n\n" + reattack_table + "\n"
+        "note heard as played.\n\n" + reattack_table + "\n\n"
+        "The quiet-note row (an uneven speaker or room): "
+        f"{args.trials} pairing melodies per case in which one note, neither the first nor the "
+        "last, plays the stated number of dB under the others (training played every note of "
+        "a melody at one level), white noise at "
+        f"{quiet_note_eval.SNR_DB:g} dB. `quiet note heard` = a heard note of its pitch "
+        "overlaps it in time; `other notes heard` = the same for the other notes; `melody "
+        "exact` and `paired` as above.\n\n" + quiet_table + "\n"
     )
     if args.readme:
         body = (args.folder / "eval.md").read_text().split("\n", 1)[1]  # without its title
@@ -87,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
                 key: round(r[key], 3) for key in ("repeats_heard", "other_heard", "extra_notes")
             }
             for r in reattack_rows
+            if r["decoder"] == "learned"
+        },
+        "quiet_note": {
+            r["case"]: {key: round(r[key], 3) for key in ("quiet_heard", "melody_exact", "paired")}
+            for r in quiet_rows
             if r["decoder"] == "learned"
         },
     }

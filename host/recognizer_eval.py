@@ -51,7 +51,7 @@ class TrialResult:
     audio_seconds: float
 
 
-def _verdict(found, secret: int) -> tuple[bool, bool, int]:
+def pairing_verdict(found, secret: int) -> tuple[bool, bool, int]:
     """(paired, wrong melody, notes corrected) from the melodies a decoder's finder reported."""
     best = best_melody(found)
     if best is None:
@@ -125,7 +125,7 @@ def _trials(args) -> list[TrialResult]:
                 found = find_melodies(heard, code)
             spent = time.process_time() - started
             symbols = [h.symbol for h in heard]
-            paired, wrong, corrected = _verdict(found, melody.secret)
+            paired, wrong, corrected = pairing_verdict(found, melody.secret)
             out.append(
                 TrialResult(
                     decoder=name,
