@@ -158,10 +158,12 @@ def eval_config(base: DataConfig | None = None) -> DataConfig:
 def pairing_like(base: DataConfig, melody_notes: int, repeat_prob: float = 0.0) -> DataConfig:
     """`base` narrowed to what pairing plays: one melody of `melody_notes` random notes (with
     the default `repeat_prob` 0 a repeat only as often as chance makes one) in the pairing
-    rhythm at its tempo, with silence around it and no interferer (the room, microphone and
-    noise still come from `base`)."""
+    rhythm at its tempo, every note at one level (as a pairing player plays them; the
+    quiet-note evaluation pins uneven ones itself), with silence around it and no interferer
+    (the room, microphone and noise still come from `base`)."""
     return replace(
         base,
+        note_gain_db=0.0,
         notes=(melody_notes, melody_notes),
         repeat_prob=repeat_prob,
         pairing_rhythm_prob=1.0,

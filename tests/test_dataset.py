@@ -119,3 +119,11 @@ def test_note_gain_spreads_the_notes_levels_by_at_most_its_decibels():
     change = note_peaks_db(spread) - note_peaks_db(even)
     change -= change.mean()
     assert np.ptp(change) > 3.0 and np.all(np.abs(change) <= 18.0 + 0.5)
+
+
+def test_pairing_melodies_play_every_note_at_one_level_whatever_training_draws():
+    """Evaluation, int8 melody parity and smoothing tuning hear pairing melodies as a player
+    plays them: training's uneven note levels must not leak into them."""
+    base = dataset.DataConfig(note_gain_db=6.0)
+    assert dataset.pairing_like(base, 13).note_gain_db == 0.0
+    assert dataset.pairing_like(dataset.eval_config(base), 13).note_gain_db == 0.0
