@@ -15,16 +15,20 @@ Both decoders hear the same audio:
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from melodypair.host import dataset
-from melodypair.host.baselines import stft_peaks
-from melodypair.host.recognizer_eval import melody_heard_exactly, pairing_config, pairing_verdict
+from melodypair.host.recognizer_eval import (
+    hear,
+    melody_heard_exactly,
+    pairing_config,
+    pairing_verdict,
+    run_pooled,
+    seeded_melody,
+)
 from melodypair.shared.melody_code import MelodyCode
-from melodypair.shared.melody_finder import find_melodies
 
 SNR_DB = 30.0
 
@@ -55,16 +59,15 @@ def heard_at(heard, symbol: int, start_sample: int, end_sample: int) -> bool:
 
 def _trials(args) -> list[dict]:
     seed, case, count, model_dir = args
-    from melodypair.shared.decoder import decode_audio, load_default_bundle
+    from melodypair.shared.decoder import load_default_bundle
 
     bundle = load_default_bundle(model_dir)
     rng = np.random.default_rng(seed)
     cfg = pairing_config()
     code = MelodyCode()
-    n_bytes = (code.secret_bits + 7) // 8
     out = []
     for _ in range(count):
-        melody = code.encode(int.from_bytes(rng.bytes(n_bytes)) >> (8 * n_bytes - code.secret_bits))
+        melody = seeded_melody(rng, code)
         notes = list(melody.notes)
         quiet = int(rng.integers(1, len(notes) - 1))
         gains = [0.0] * len(notes)
@@ -79,12 +82,7 @@ def _trials(args) -> list[dict]:
         )
         ex = dataset.make_example(rng, cfg, symbols=notes, condition=condition, gain_db=gains)
         for decoder in ("learned", "stft"):
-            if decoder == "learned":
-                decoded = decode_audio(ex.audio, 16000, bundle)
-                heard, found = decoded.notes, decoded.melodies
-            else:
-                heard = stft_peaks.decode(ex.audio)
-                found = find_melodies(heard, code)
+            heard, found = hear(decoder, ex.audio, bundle, code)
             spans_heard = [heard_at(heard, *span) for span in ex.note_spans]
             out.append(
                 {
@@ -109,18 +107,8 @@ def run(
     progress: bool = True,
 ) -> list[dict]:
     """Rows (one per case and decoder) of the figures above."""
-    from tqdm import tqdm
-
     tasks = [(seed + i, case, trials_per_case, model_dir) for i, case in enumerate(cases)]
-    trials: list[dict] = []
-    with ProcessPoolExecutor(workers) as pool:
-        for batch in tqdm(
-            pool.map(_trials, tasks),
-            total=len(tasks),
-            desc="quiet-note cases",
-            disable=not progress,
-        ):
-            trials.extend(batch)
+    trials = run_pooled(_trials, tasks, "quiet-note cases", workers, progress)
     return summarize(trials, [c.name for c in cases])
 
 

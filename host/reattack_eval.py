@@ -17,7 +17,6 @@ measures the re-attack, not the noise). Both decoders hear the same audio:
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,6 +24,7 @@ import numpy as np
 from melodypair.host import dataset
 from melodypair.host.baselines import stft_peaks
 from melodypair.host.evaluate import align
+from melodypair.host.recognizer_eval import run_pooled
 from melodypair.shared.melody_code import MelodyCode
 
 SNR_DB = 30.0
@@ -133,15 +133,8 @@ def run(
     progress: bool = True,
 ) -> list[dict]:
     """Rows (one per case and decoder) of the figures above."""
-    from tqdm import tqdm
-
     tasks = [(seed + i, case, trials_per_case, model_dir) for i, case in enumerate(cases)]
-    trials: list[dict] = []
-    with ProcessPoolExecutor(workers) as pool:
-        for batch in tqdm(
-            pool.map(_trials, tasks), total=len(tasks), desc="re-attack cases", disable=not progress
-        ):
-            trials.extend(batch)
+    trials = run_pooled(_trials, tasks, "re-attack cases", workers, progress)
     return summarize(trials, [c.name for c in cases])
 
 

@@ -75,6 +75,39 @@ def pairing_config() -> dataset.DataConfig:
     return dataset.pairing_like(dataset.eval_config(), MelodyCode().params.total_notes)
 
 
+def seeded_melody(rng: np.random.Generator, code: MelodyCode):
+    """A pairing melody from the seeded `rng`, not the CSPRNG pairing uses, so that an
+    evaluation hears the same melodies every run (its secret: the top secret_bits bits of whole
+    random bytes)."""
+    n_bytes = (code.secret_bits + 7) // 8
+    return code.encode(int.from_bytes(rng.bytes(n_bytes)) >> (8 * n_bytes - code.secret_bits))
+
+
+def hear(decoder: str, audio: np.ndarray, bundle, code: MelodyCode) -> tuple[list, list]:
+    """(notes heard, melodies found) in 16 kHz audio by the "learned" decoder (with `bundle`)
+    or the "stft" peer; both through the same melody finder."""
+    if decoder == "learned":
+        from melodypair.shared.decoder import decode_audio
+
+        decoded = decode_audio(audio, 16000, bundle)
+        return decoded.notes, decoded.melodies
+    heard = stft_peaks.decode(audio)
+    return heard, find_melodies(heard, code)
+
+
+def run_pooled(trials_fn, tasks: list, desc: str, workers: int, progress: bool) -> list:
+    """Every task's list of trials, run on `workers` processes, concatenated in task order."""
+    from tqdm import tqdm
+
+    results: list = []
+    with ProcessPoolExecutor(workers) as pool:
+        for batch in tqdm(
+            pool.map(trials_fn, tasks), total=len(tasks), desc=desc, disable=not progress
+        ):
+            results.extend(batch)
+    return results
+
+
 def pairing_recording(
     rng: np.random.Generator,
     cfg: dataset.DataConfig,
@@ -86,12 +119,10 @@ def pairing_recording(
     """(melody, example) for one trial: a pairing melody, and a timbre, rate and level, all drawn
     from `rng`, with this noise and room.
 
-    The melody comes from the seeded `rng`, not the CSPRNG pairing uses, so an evaluation or a
-    parity check hears the same recordings every run (its secret: the top secret_bits bits of
-    whole random bytes).
+    The melody comes from `seeded_melody`, so an evaluation or a parity check hears the same
+    recordings every run.
     """
-    n_bytes = (code.secret_bits + 7) // 8
-    melody = code.encode(int.from_bytes(rng.bytes(n_bytes)) >> (8 * n_bytes - code.secret_bits))
+    melody = seeded_melody(rng, code)
     condition = dataset.Condition(
         timbre=str(rng.choice(cfg.timbres)),
         rate_hz=int(rng.choice(cfg.rates_hz)),
@@ -105,7 +136,7 @@ def pairing_recording(
 
 def _trials(args) -> list[TrialResult]:
     seed, noise, snr_db, room, rt60_s, count, model_dir = args
-    from melodypair.shared.decoder import decode_audio, load_default_bundle
+    from melodypair.shared.decoder import load_default_bundle
 
     bundle = load_default_bundle(model_dir)
     rng = np.random.default_rng(seed)
@@ -117,12 +148,7 @@ def _trials(args) -> list[TrialResult]:
         seconds = ex.audio.size / 16000
         for name in ("learned", "stft"):
             started = time.process_time()
-            if name == "learned":
-                decoded = decode_audio(ex.audio, 16000, bundle)
-                heard, found = decoded.notes, decoded.melodies
-            else:
-                heard = stft_peaks.decode(ex.audio)
-                found = find_melodies(heard, code)
+            heard, found = hear(name, ex.audio, bundle, code)
             spent = time.process_time() - started
             symbols = [h.symbol for h in heard]
             paired, wrong, corrected = pairing_verdict(found, melody.secret)
@@ -158,20 +184,12 @@ def run(
     progress: bool = True,
 ) -> list[dict]:
     """Rows of per-condition figures for both decoders."""
-    from tqdm import tqdm
-
     tasks = []
     for i, (noise, snr, (room, rt60)) in enumerate(
         (n, s, r) for n in noises for s in snrs_db for r in rooms
     ):
         tasks.append((seed + i, noise, snr, room, rt60, trials_per_condition, model_dir))
-    results: list[TrialResult] = []
-    with ProcessPoolExecutor(workers) as pool:
-        for batch in tqdm(
-            pool.map(_trials, tasks), total=len(tasks), desc="conditions", disable=not progress
-        ):
-            results.extend(batch)
-    return summarize(results)
+    return summarize(run_pooled(_trials, tasks, "conditions", workers, progress))
 
 
 def summarize(results: list[TrialResult]) -> list[dict]:

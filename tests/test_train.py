@@ -70,36 +70,23 @@ def test_train_rejects_an_unknown_setting(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("setting", "words"),
+    ("table", "setting", "words"),
     [
-        ("logit_limit = -1.0", "logit_limit"),
-        ("frontend_units = -4", "frontend_units"),
-        ("cell_limit = -0.5", "cell_limit"),
+        ("model", "logit_limit = -1.0", "logit_limit"),
+        ("model", "frontend_units = -4", "frontend_units"),
+        ("model", "cell_limit = -0.5", "cell_limit"),
+        ("data", "reverb_probability = 0.5", "unknown setting(s) [data] reverb_probability"),
+        ("data", 'timbres = ["sine", "banjo"]', "timbres must list some of"),
+        ("data", "noises = []", "noises must list some of"),
+        ("data", "reverb_prob = 1.5", "reverb_prob must be a probability"),
+        ("data", "snr_db = [10.0, -10.0]", "snr_db must be two numbers"),
+        ("data", "rates_hz = [4000]", "rates_hz must list sample rates"),
+        ("data", 'clean_prob = "often"', "wrong type"),
     ],
 )
-def test_train_rejects_a_negative_model_setting_in_one_line(tmp_path, capsys, setting, words):
+def test_train_rejects_a_bad_setting_in_one_line(tmp_path, capsys, table, setting, words):
     config = tmp_path / "bad.toml"
-    config.write_text(f"[model]\n{setting}\n")
-    assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) == 2
-    err = capsys.readouterr().err
-    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-
-
-@pytest.mark.parametrize(
-    ("setting", "words"),
-    [
-        ("reverb_probability = 0.5", "unknown setting(s) [data] reverb_probability"),
-        ('timbres = ["sine", "banjo"]', "timbres must list some of"),
-        ("noises = []", "noises must list some of"),
-        ("reverb_prob = 1.5", "reverb_prob must be a probability"),
-        ("snr_db = [10.0, -10.0]", "snr_db must be two numbers"),
-        ("rates_hz = [4000]", "rates_hz must list sample rates"),
-        ('clean_prob = "often"', "wrong type"),
-    ],
-)
-def test_train_rejects_a_bad_data_setting_in_one_line(tmp_path, capsys, setting, words):
-    config = tmp_path / "bad.toml"
-    config.write_text(f"[data]\n{setting}\n")
+    config.write_text(f"[{table}]\n{setting}\n")
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
