@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from melodypair.host import augment
+from melodypair.host.config_table import refuse_unknown_settings
 from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet
 from melodypair.shared.errors import UsageError
 from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams, compute_features
@@ -105,13 +106,7 @@ _PROBABILITIES = (
 def data_config_from_table(values: dict) -> DataConfig:
     """A DataConfig from a [data] table of a training config (arrays become tuples), checked
     so that a mistake fails here in one line and not minutes into data generation."""
-    known = {f.name for f in fields(DataConfig)}
-    unknown = set(values) - known
-    if unknown:
-        raise UsageError(
-            f"unknown setting(s) [data] {', '.join(sorted(unknown))}; known: "
-            f"{', '.join(sorted(known))}"
-        )
+    refuse_unknown_settings("data", values, DataConfig)
     cfg = replace(
         DataConfig(), **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     )

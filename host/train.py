@@ -20,12 +20,13 @@ import json
 import os
 import time
 import tomllib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from melodypair.host.config_table import refuse_unknown_settings
 from melodypair.host.model import (
     ModelConfig,
     TrainConfig,
@@ -99,13 +100,10 @@ def load_config(path: Path | None) -> tuple[TrainingParams, ModelConfig, Any]:
     parts = []
     for table, cls in (("training", TrainingParams), ("model", ModelConfig)):
         values = data.get(table, {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise UsageError(
-                f"{path}: unknown setting(s) [{table}] {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(known))}"
-            )
+        try:
+            refuse_unknown_settings(table, values, cls)
+        except UsageError as err:
+            raise UsageError(f"{path}: {err}") from None
         try:
             parts.append(replace(cls(), **values))
         except (TypeError, ValueError) as err:
