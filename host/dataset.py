@@ -66,6 +66,10 @@ class DataConfig:
     # extra notes in the 0.8 s re-attack room 10% -> 14%; 10 dB: 1422 / 1080, 1478 / 1386,
     # 90% / 44%, validation window accuracy 87.4% (6 dB: 89.4%), int8 agreement 99.00%.
     note_gain_db: float = 6.0
+    # Now and then one note much quieter still (a speaker's or a room's notch): each note with
+    # this chance plays a further `quiet_note_drop_db` under its level (0 = never).
+    quiet_note_prob: float = 0.0
+    quiet_note_drop_db: tuple[float, float] = (6.0, 15.0)
     level_dbfs: tuple[float, float] = (-45.0, -3.0)
     lead_ms: tuple[float, float] = (50.0, 1200.0)
     tail_ms: tuple[float, float] = (50.0, 1200.0)
@@ -91,7 +95,17 @@ class DataConfig:
 
 
 _NAME_LISTS = {"timbres": TIMBRE_NAMES, "noises": tuple(augment.NOISES)}
-_RANGES = ("notes", "tone_ms", "rest_ms", "level_dbfs", "lead_ms", "tail_ms", "rt60_s", "snr_db")
+_RANGES = (
+    "notes",
+    "tone_ms",
+    "rest_ms",
+    "level_dbfs",
+    "lead_ms",
+    "tail_ms",
+    "rt60_s",
+    "snr_db",
+    "quiet_note_drop_db",
+)
 _PROBABILITIES = (
     "repeat_prob",
     "pairing_rhythm_prob",
@@ -100,6 +114,7 @@ _PROBABILITIES = (
     "clean_prob",
     "empty_prob",
     "interferer_prob",
+    "quiet_note_prob",
 )
 
 
@@ -134,6 +149,8 @@ def _check_data_config(cfg: DataConfig) -> None:
             raise UsageError(f"[data] {name} must be two numbers [low, high], low <= high")
     if cfg.note_gain_db < 0:
         raise UsageError("[data] note_gain_db must not be negative")
+    if cfg.quiet_note_drop_db[0] < 0:
+        raise UsageError("[data] quiet_note_drop_db must not be negative (dB under the level)")
     if cfg.notes[0] < 1:
         raise UsageError("[data] notes must be at least 1")
     for name in _PROBABILITIES:
@@ -160,6 +177,7 @@ def pairing_like(base: DataConfig, melody_notes: int, repeat_prob: float = 0.0) 
     return replace(
         base,
         note_gain_db=0.0,
+        quiet_note_prob=0.0,
         notes=(melody_notes, melody_notes),
         repeat_prob=repeat_prob,
         pairing_rhythm_prob=1.0,
@@ -203,6 +221,18 @@ def _draw_symbols(rng: np.random.Generator, cfg: DataConfig, n_symbols: int) -> 
             symbols[-1] if rng.random() < cfg.repeat_prob else int(rng.integers(n_symbols))
         )
     return symbols
+
+
+def _draw_note_gains(rng: np.random.Generator, cfg: DataConfig, n: int) -> list[float] | None:
+    """Each note's level in dB (None: all alike). Nothing is drawn for a setting at 0, so a
+    config without uneven levels draws the same examples as before they existed."""
+    gains = np.zeros(n)
+    if cfg.note_gain_db > 0:
+        gains += rng.uniform(-cfg.note_gain_db, cfg.note_gain_db, size=n)
+    if cfg.quiet_note_prob > 0:
+        quiet = rng.random(n) < cfg.quiet_note_prob
+        gains -= quiet * rng.uniform(*cfg.quiet_note_drop_db, size=n)
+    return gains.tolist() if cfg.note_gain_db > 0 or cfg.quiet_note_prob > 0 else None
 
 
 def make_example(
@@ -273,9 +303,7 @@ def make_example(
             tone_ms=tones.tolist(),
             rest_ms=rests.tolist(),
             detune_cents=rng.uniform(-5.0, 5.0, size=len(symbols)).tolist(),
-            gain_db=gain_db
-            if gain_db is not None or cfg.note_gain_db <= 0
-            else rng.uniform(-cfg.note_gain_db, cfg.note_gain_db, size=len(symbols)).tolist(),
+            gain_db=gain_db if gain_db is not None else _draw_note_gains(rng, cfg, len(symbols)),
             params=params,
         )
         melody = rendering.audio.astype(np.float64)

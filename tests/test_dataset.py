@@ -121,9 +121,31 @@ def test_note_gain_spreads_the_notes_levels_by_at_most_its_decibels():
     assert np.ptp(change) > 3.0 and np.all(np.abs(change) <= 18.0 + 0.5)
 
 
+def test_quiet_notes_drop_under_the_spread_and_settings_at_zero_draw_nothing():
+    """A note chosen as quiet plays its drop under its level; with both settings at 0 no
+    random number is drawn, and the spread alone draws what it drew before quiet notes."""
+    rng = np.random.default_rng(5)
+    assert dataset._draw_note_gains(rng, dataset.DataConfig(note_gain_db=0.0), 9) is None
+    assert rng.random() == np.random.default_rng(5).random()
+    spread = dataset.DataConfig(note_gain_db=6.0)
+    expected = np.random.default_rng(5).uniform(-6.0, 6.0, size=9)
+    np.testing.assert_array_equal(
+        dataset._draw_note_gains(np.random.default_rng(5), spread, 9), expected
+    )
+    always = dataset.DataConfig(note_gain_db=0.0, quiet_note_prob=1.0)
+    gains = np.array(dataset._draw_note_gains(np.random.default_rng(5), always, 400))
+    assert np.all((gains <= -6.0) & (gains >= -15.0)) and np.ptp(gains) > 8.0
+    sometimes = dataset.DataConfig(note_gain_db=3.0, quiet_note_prob=0.25)
+    gains = np.array(dataset._draw_note_gains(np.random.default_rng(5), sometimes, 4000))
+    assert 0.2 < np.mean(gains < -3.0) < 0.3 and gains.max() <= 3.0 and gains.min() >= -18.0
+
+
 def test_pairing_melodies_play_every_note_at_one_level_whatever_training_draws():
     """Evaluation, int8 melody parity and smoothing tuning hear pairing melodies as a player
     plays them: training's uneven note levels must not leak into them."""
-    base = dataset.DataConfig(note_gain_db=6.0)
-    assert dataset.pairing_like(base, 13).note_gain_db == 0.0
-    assert dataset.pairing_like(dataset.eval_config(base), 13).note_gain_db == 0.0
+    base = dataset.DataConfig(note_gain_db=6.0, quiet_note_prob=0.1)
+    for cfg in (
+        dataset.pairing_like(base, 13),
+        dataset.pairing_like(dataset.eval_config(base), 13),
+    ):
+        assert cfg.note_gain_db == 0.0 and cfg.quiet_note_prob == 0.0

@@ -75,6 +75,8 @@ def test_train_then_quantize_a_tiny_model(tmp_path, monkeypatch, capsys):
         ("data", "noises = []", "noises must list some of"),
         ("data", "reverb_prob = 1.5", "reverb_prob must be a probability"),
         ("data", "snr_db = [10.0, -10.0]", "snr_db must be two numbers"),
+        ("data", "quiet_note_drop_db = [-3.0, 6.0]", "quiet_note_drop_db must not be negative"),
+        ("data", "quiet_note_prob = 2", "quiet_note_prob must be a probability"),
         ("data", "rates_hz = [4000]", "rates_hz must list sample rates"),
         ("data", 'clean_prob = "often"', "wrong type"),
     ],
