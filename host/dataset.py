@@ -74,6 +74,7 @@ class DataConfig:
     # note often sits under the noise and is still labelled a note.
     quiet_note_prob: float = 0.0
     quiet_note_drop_db: tuple[float, float] = (6.0, 15.0)
+    quiet_note_min_snr_db: float = -100.0  # ... only in recordings whose SNR is at least this
     level_dbfs: tuple[float, float] = (-45.0, -3.0)
     lead_ms: tuple[float, float] = (50.0, 1200.0)
     tail_ms: tuple[float, float] = (50.0, 1200.0)
@@ -227,15 +228,20 @@ def _draw_symbols(rng: np.random.Generator, cfg: DataConfig, n_symbols: int) -> 
     return symbols
 
 
-def _draw_note_gains(rng: np.random.Generator, cfg: DataConfig, n: int) -> list[float] | None:
-    """Each note's level in dB (None: all alike). Nothing is drawn for a setting at 0, so a
-    config without uneven levels draws the same examples as before they existed."""
+def _draw_note_gains(
+    rng: np.random.Generator, cfg: DataConfig, n: int, snr_db: float = float("inf")
+) -> list[float] | None:
+    """Each note's level in dB (None: all alike) in a recording at `snr_db`. Nothing is drawn
+    for a setting at 0, so a config without uneven levels draws the same examples as before
+    they existed."""
     gains = np.zeros(n)
     if cfg.note_gain_db > 0:
         gains += rng.uniform(-cfg.note_gain_db, cfg.note_gain_db, size=n)
     if cfg.quiet_note_prob > 0:
         quiet = rng.random(n) < cfg.quiet_note_prob
-        gains -= quiet * rng.uniform(*cfg.quiet_note_drop_db, size=n)
+        drops = rng.uniform(*cfg.quiet_note_drop_db, size=n)
+        if snr_db >= cfg.quiet_note_min_snr_db:
+            gains -= quiet * drops
     return gains.tolist() if cfg.note_gain_db > 0 or cfg.quiet_note_prob > 0 else None
 
 
@@ -307,7 +313,9 @@ def make_example(
             tone_ms=tones.tolist(),
             rest_ms=rests.tolist(),
             detune_cents=rng.uniform(-5.0, 5.0, size=len(symbols)).tolist(),
-            gain_db=gain_db if gain_db is not None else _draw_note_gains(rng, cfg, len(symbols)),
+            gain_db=gain_db
+            if gain_db is not None
+            else _draw_note_gains(rng, cfg, len(symbols), condition.snr_db),
             params=params,
         )
         melody = rendering.audio.astype(np.float64)

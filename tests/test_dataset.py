@@ -138,6 +138,9 @@ def test_quiet_notes_drop_under_the_spread_and_settings_at_zero_draw_nothing():
     sometimes = dataset.DataConfig(note_gain_db=3.0, quiet_note_prob=0.25)
     gains = np.array(dataset._draw_note_gains(np.random.default_rng(5), sometimes, 4000))
     assert 0.2 < np.mean(gains < -3.0) < 0.3 and gains.max() <= 3.0 and gains.min() >= -18.0
+    clear_only = dataset.DataConfig(note_gain_db=0.0, quiet_note_prob=1.0, quiet_note_min_snr_db=10)
+    assert max(dataset._draw_note_gains(np.random.default_rng(5), clear_only, 9, 10.0)) <= -6.0
+    assert dataset._draw_note_gains(np.random.default_rng(5), clear_only, 9, 5.0) == [0.0] * 9
 
 
 def test_pairing_melodies_play_every_note_at_one_level_whatever_training_draws():
