@@ -155,6 +155,10 @@ def _check_data_config(cfg: DataConfig) -> None:
             raise UsageError(f"[data] {name} must be two numbers [low, high], low <= high")
     if cfg.note_gain_db < 0:
         raise UsageError("[data] note_gain_db must not be negative")
+    if isinstance(cfg.quiet_note_min_snr_db, bool) or not isinstance(
+        cfg.quiet_note_min_snr_db, int | float
+    ):
+        raise TypeError("quiet_note_min_snr_db must be a number (dB)")
     if cfg.quiet_note_drop_db[0] < 0:
         raise UsageError("[data] quiet_note_drop_db must not be negative (dB under the level)")
     if cfg.notes[0] < 1:
