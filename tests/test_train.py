@@ -78,6 +78,7 @@ def test_train_then_quantize_a_tiny_model(tmp_path, monkeypatch, capsys):
         ("data", "quiet_note_drop_db = [-3.0, 6.0]", "quiet_note_drop_db must not be negative"),
         ("data", "quiet_note_prob = 2", "quiet_note_prob must be a probability"),
         ("data", 'quiet_note_min_snr_db = "loud"', "quiet_note_min_snr_db must be a number"),
+        ("data", 'detune_cents = "a lot"', "detune_cents must be a number"),
         ("data", "rates_hz = [4000]", "rates_hz must list sample rates"),
         ("data", 'clean_prob = "often"', "wrong type"),
     ],
