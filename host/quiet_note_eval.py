@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melodypair.host import dataset
+from melodypair.host import case_rows, dataset
 from melodypair.host.recognizer_eval import (
     hear,
     melody_heard_exactly,
     pairing_config,
     pairing_verdict,
-    run_pooled,
     seeded_melody,
 )
 from melodypair.shared.melody_code import MelodyCode
@@ -107,53 +106,41 @@ def run(
     progress: bool = True,
 ) -> list[dict]:
     """Rows (one per case and decoder) of the figures above."""
-    tasks = [(seed + i, case, trials_per_case, model_dir) for i, case in enumerate(cases)]
-    trials = run_pooled(_trials, tasks, "quiet-note cases", workers, progress)
+    trials = case_rows.run_cases(
+        _trials, cases, trials_per_case, seed, model_dir, workers, progress, "quiet-note cases"
+    )
     return summarize(trials, [c.name for c in cases])
 
 
 def summarize(trials: list[dict], case_order: list[str]) -> list[dict]:
     """Per case and decoder: the trials' counts turned into rates."""
     rows = []
-    for case in case_order:
-        for decoder in ("learned", "stft"):
-            group = [t for t in trials if (t["case"], t["decoder"]) == (case, decoder)]
-            if not group:
-                continue
-            n = len(group)
-            rows.append(
-                {
-                    "case": case,
-                    "decoder": decoder,
-                    "trials": n,
-                    "quiet_heard": sum(t["quiet_heard"] for t in group) / n,
-                    "others_heard": sum(t["others_heard"] for t in group)
-                    / max(sum(t["others"] for t in group), 1),
-                    "melody_exact": sum(t["melody_exact"] for t in group) / n,
-                    "paired": sum(t["paired"] for t in group) / n,
-                }
-            )
+    for case, decoder, group in case_rows.case_groups(trials, case_order):
+        n = len(group)
+        rows.append(
+            {
+                "case": case,
+                "decoder": decoder,
+                "trials": n,
+                "quiet_heard": sum(t["quiet_heard"] for t in group) / n,
+                "others_heard": sum(t["others_heard"] for t in group)
+                / max(sum(t["others"] for t in group), 1),
+                "melody_exact": sum(t["melody_exact"] for t in group) / n,
+                "paired": sum(t["paired"] for t in group) / n,
+            }
+        )
     return rows
 
 
 def markdown_table(rows: list[dict]) -> str:
     """Learned beside STFT, one line per case."""
-    by_key = {(r["case"], r["decoder"]): r for r in rows}
-    cases = list(dict.fromkeys(r["case"] for r in rows))
-    figures = ("quiet_heard", "others_heard", "melody_exact", "paired")
-    lines = [
-        "| case | "
-        + " | ".join(
-            f"{who}: {what}"
-            for who in ("learned", "STFT")
-            for what in ("quiet note heard", "other notes heard", "melody exact", "paired")
-        )
-        + " |",
-        "|---|" + "---:|" * 2 * len(figures),
-    ]
-    for case in cases:
-        a, b = by_key.get((case, "learned")), by_key.get((case, "stft"))
-        if a and b:
-            cells = [f"{r[k]:.0%}" for r in (a, b) for k in figures]
-            lines.append(f"| {case} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return case_rows.side_by_side(
+        rows,
+        (
+            ("quiet note heard", "quiet_heard"),
+            ("other notes heard", "others_heard"),
+            ("melody exact", "melody_exact"),
+            ("paired", "paired"),
+        ),
+        "case",
+    )

@@ -21,10 +21,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from melodypair.host import dataset
+from melodypair.host import case_rows, dataset
 from melodypair.host.baselines import stft_peaks
 from melodypair.host.evaluate import align
-from melodypair.host.recognizer_eval import run_pooled
 from melodypair.shared.melody_code import MelodyCode
 
 SNR_DB = 30.0
@@ -133,8 +132,9 @@ def run(
     progress: bool = True,
 ) -> list[dict]:
     """Rows (one per case and decoder) of the figures above."""
-    tasks = [(seed + i, case, trials_per_case, model_dir) for i, case in enumerate(cases)]
-    trials = run_pooled(_trials, tasks, "re-attack cases", workers, progress)
+    trials = case_rows.run_cases(
+        _trials, cases, trials_per_case, seed, model_dir, workers, progress, "re-attack cases"
+    )
     return summarize(trials, [c.name for c in cases])
 
 
@@ -144,46 +144,34 @@ _LABELS = ("decoder", "case")  # the trial keys that are not counts
 def summarize(trials: list[dict], case_order: list[str]) -> list[dict]:
     """Per case and decoder: the trials' counts turned into the rates above."""
     rows = []
-    for case in case_order:
-        for decoder in ("learned", "stft"):
-            group = [t for t in trials if (t["case"], t["decoder"]) == (case, decoder)]
-            if not group:
-                continue
-            total = {key: sum(t[key] for t in group) for key in group[0] if key not in _LABELS}
-            rows.append(
-                {
-                    "case": case,
-                    "decoder": decoder,
-                    "trials": len(group),
-                    "repeats": total["repeats"],
-                    "repeats_heard": total["repeats_heard"] / max(total["repeats"], 1),
-                    "other_heard": total["other_heard"] / max(total["others"], 1),
-                    "extra_notes": total["extra"] / max(total["notes"], 1),
-                    "notes_exact": total["exact"] / len(group),
-                    "note_error_rate": total["errors"] / max(total["notes"], 1),
-                }
-            )
+    for case, decoder, group in case_rows.case_groups(trials, case_order):
+        total = {key: sum(t[key] for t in group) for key in group[0] if key not in _LABELS}
+        rows.append(
+            {
+                "case": case,
+                "decoder": decoder,
+                "trials": len(group),
+                "repeats": total["repeats"],
+                "repeats_heard": total["repeats_heard"] / max(total["repeats"], 1),
+                "other_heard": total["other_heard"] / max(total["others"], 1),
+                "extra_notes": total["extra"] / max(total["notes"], 1),
+                "notes_exact": total["exact"] / len(group),
+                "note_error_rate": total["errors"] / max(total["notes"], 1),
+            }
+        )
     return rows
 
 
 def markdown_table(rows: list[dict]) -> str:
     """Learned beside STFT, one line per room."""
-    by_key = {(r["case"], r["decoder"]): r for r in rows}
-    cases = list(dict.fromkeys(r["case"] for r in rows))
-    figures = ("repeats_heard", "other_heard", "extra_notes", "notes_exact")
-    lines = [
-        "| room | repeats played | "
-        + " | ".join(
-            f"{who}: {what}"
-            for who in ("learned", "STFT")
-            for what in ("repeats heard twice", "other notes heard", "extra notes", "all exact")
-        )
-        + " |",
-        "|---|---:|" + "---:|" * 2 * len(figures),
-    ]
-    for case in cases:
-        a, b = by_key.get((case, "learned")), by_key.get((case, "stft"))
-        if a and b:
-            cells = [f"{r[k]:.0%}" for r in (a, b) for k in figures]
-            lines.append(f"| {case} | {a['repeats']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return case_rows.side_by_side(
+        rows,
+        (
+            ("repeats heard twice", "repeats_heard"),
+            ("other notes heard", "other_heard"),
+            ("extra notes", "extra_notes"),
+            ("all exact", "notes_exact"),
+        ),
+        "room",
+        counts=(("repeats played", "repeats"),),
+    )
