@@ -34,9 +34,9 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/run.py
 
-# Rebuilds the shipped default model: train (~10-15 min on 2 cores), int8 export with parity
-# checks (99% window agreement, 95% same melody), smoothing tuning and the recognizer
-# evaluation (figures into models/default/eval.md).
+# Rebuilds the shipped default model: train (~21 min on 2 cores, data generation included), int8
+# export with parity checks (99% window agreement, 95% same melody), smoothing tuning and the
+# recognizer evaluation (figures into models/default/eval.md): 36 min in all, measured.
 model: setup
 	$(BIN)/melodypair train --out models/default
 	$(BIN)/melodypair quantize models/default
