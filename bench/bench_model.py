@@ -31,29 +31,15 @@ def _untrained_bundle(folder: Path):
     """Export an untrained default-shape model; representative windows span the feature range."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from melodypair.host.model import ModelConfig, model_from_config
-    from melodypair.host.quantize import export_int8
+    from melodypair.host.quantize import describe_model, export_int8
     from melodypair.shared.alphabet import DEFAULT_ALPHABET
     from melodypair.shared.features import DEFAULT_FEATURES
-    from melodypair.shared.model_bundle import classes_for
 
     config, f = ModelConfig(), DEFAULT_FEATURES
     model = model_from_config(config, f.n_bands, len(DEFAULT_ALPHABET) + 1)
     rng = np.random.default_rng(0)
     windows = rng.normal(-5.0, 1.2, (200, config.window_frames, f.n_bands)).astype(np.float32)
-    fields = {
-        "name": "untrained-default-shape",
-        "alphabet": list(DEFAULT_ALPHABET.names),
-        "a4_hz": DEFAULT_ALPHABET.a4_hz,
-        "sample_rate_hz": f.sample_rate_hz,
-        "features": f.to_dict(),
-        "features_fingerprint": f.fingerprint(),
-        "window_frames": config.window_frames,
-        "window_hop_frames": config.window_hop_frames,
-        "label_frame": config.label_frame,
-        "classes": list(classes_for(DEFAULT_ALPHABET)),
-        "training": {"model": config.to_dict()},
-        "metrics": {},
-    }
+    fields = describe_model("untrained-default-shape", DEFAULT_ALPHABET, f, config)
     return export_int8(model, windows, folder, fields)
 
 

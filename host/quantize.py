@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from melodypair.host.model import (
+    ModelConfig,
     load_calibration,
     load_float_model,
     read_train_config,
 )
+from melodypair.shared.alphabet import Alphabet
 from melodypair.shared.errors import MelodypairError
-from melodypair.shared.features import DEFAULT_FEATURES
+from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams
 from melodypair.shared.inference import WindowClassifier
 from melodypair.shared.model_bundle import (
     FORMAT_VERSION,
@@ -217,6 +219,33 @@ def verify_int8(tflite_bytes: bytes) -> Int8Summary:
     )
 
 
+def describe_model(
+    name: str,
+    alphabet: Alphabet,
+    features: FeatureParams,
+    model: ModelConfig,
+    training: dict | None = None,
+    metrics: dict | None = None,
+) -> dict:
+    """The Manifest fields that describe a model, for export_int8: name, alphabet, feature
+    parameters and their fingerprint, window geometry, classes, the training config (with the
+    model's) and metrics. One place, so that a bundle cannot describe its model differently."""
+    return {
+        "name": name,
+        "alphabet": list(alphabet.names),
+        "a4_hz": alphabet.a4_hz,
+        "sample_rate_hz": features.sample_rate_hz,
+        "features": features.to_dict(),
+        "features_fingerprint": features.fingerprint(),
+        "window_frames": model.window_frames,
+        "window_hop_frames": model.window_hop_frames,
+        "label_frame": model.label_frame,
+        "classes": list(classes_for(alphabet)),
+        "training": {**(training or {}), "model": model.to_dict()},
+        "metrics": dict(metrics or {}),
+    }
+
+
 def export_int8(
     keras_model: Any,
     representative_windows: np.ndarray,
@@ -225,10 +254,8 @@ def export_int8(
 ) -> ModelBundle:
     """Convert, verify and save a bundle (model.tflite + manifest.json) in `out_dir`.
 
-    `manifest_fields` gives the Manifest fields that describe the model (name, alphabet, a4_hz,
-    sample_rate_hz, features, features_fingerprint, window_frames, window_hop_frames,
-    label_frame, classes, training, metrics); format_version, created, tool_versions and
-    tflite_sha256 are filled in here unless given.
+    `manifest_fields` gives the Manifest fields that describe the model (describe_model);
+    format_version, created, tool_versions and tflite_sha256 are filled in here unless given.
     """
     tflite = convert_int8(keras_model, representative_windows)
     summary = verify_int8(tflite)
@@ -385,20 +412,14 @@ def quantize_folder(
     floor_quiet_gate_channels(keras_model)  # the parity checks compare against this model
     if melody_recordings:  # before the conversion, which takes a while
         _check_melody_alphabet(config.alphabet)
-    fields = {
-        "name": config.name,
-        "alphabet": list(config.alphabet),
-        "a4_hz": config.a4_hz,
-        "sample_rate_hz": features.sample_rate_hz,
-        "features": features.to_dict(),
-        "features_fingerprint": features.fingerprint(),
-        "window_frames": config.model.window_frames,
-        "window_hop_frames": config.model.window_hop_frames,
-        "label_frame": config.model.label_frame,
-        "classes": list(classes_for(config.alphabet_obj)),
-        "training": {**config.training, "model": config.model.to_dict()},
-        "metrics": dict(config.metrics),
-    }
+    fields = describe_model(
+        config.name,
+        config.alphabet_obj,
+        features,
+        config.model,
+        training=config.training,
+        metrics=config.metrics,
+    )
     with tempfile.TemporaryDirectory(dir=folder, prefix=".quantize-") as tmp:
         staged = export_int8(keras_model, calibration.windows, tmp, fields)
         if staged.size_bytes > max_size_bytes:

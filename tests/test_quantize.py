@@ -30,6 +30,7 @@ from melodypair.host.quantize import (
     ExportError,
     ParityError,
     convert_int8,
+    describe_model,
     export_int8,
     floor_quiet_gate_channels,
     melody_parity,
@@ -41,7 +42,7 @@ from melodypair.shared.alphabet import Alphabet
 from melodypair.shared.decoder import default_model_dir
 from melodypair.shared.features import DEFAULT_FEATURES
 from melodypair.shared.inference import WindowClassifier, load_interpreter
-from melodypair.shared.model_bundle import MODEL_FILE, classes_for, load_bundle
+from melodypair.shared.model_bundle import MODEL_FILE, load_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -77,21 +78,7 @@ def train_tiny(config: ModelConfig, seed: int = 0):
 
 
 def manifest_fields(config: ModelConfig = CONFIG) -> dict:
-    f = DEFAULT_FEATURES
-    return {
-        "name": "tiny",
-        "alphabet": list(ALPHABET.names),
-        "a4_hz": ALPHABET.a4_hz,
-        "sample_rate_hz": f.sample_rate_hz,
-        "features": f.to_dict(),
-        "features_fingerprint": f.fingerprint(),
-        "window_frames": config.window_frames,
-        "window_hop_frames": config.window_hop_frames,
-        "label_frame": config.label_frame,
-        "classes": list(classes_for(ALPHABET)),
-        "training": {"model": config.to_dict()},
-        "metrics": {},
-    }
+    return describe_model("tiny", ALPHABET, DEFAULT_FEATURES, config)
 
 
 @pytest.fixture(scope="module")
