@@ -80,7 +80,7 @@ def _trials(args) -> list[dict]:
             level_dbfs=float(rng.uniform(-30.0, -6.0)),
         )
         ex = dataset.make_example(rng, cfg, symbols=notes, condition=condition, gain_db=gains)
-        for decoder in ("learned", "stft"):
+        for decoder in case_rows.DECODERS:
             heard, found = hear(decoder, ex.audio, bundle, code)
             spans_heard = [heard_at(heard, *span) for span in ex.note_spans]
             out.append(

@@ -105,7 +105,7 @@ def _trials(args) -> list[dict]:
         )
         ex = dataset.make_example(rng, cfg, condition=condition)
         played = list(ex.symbols)
-        for decoder in ("learned", "stft"):
+        for decoder in case_rows.DECODERS:
             if decoder == "learned":
                 heard = [n.symbol for n in decode_audio(ex.audio, 16000, bundle).notes]
             else:
