@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from melodypair.shared.blas_threads import blas_threads
 from melodypair.shared.features import FeatureExtractor
 from melodypair.shared.inference import WindowClassifier, Windower
 from melodypair.shared.melody_code import MelodyCode
@@ -68,12 +69,15 @@ class Decoder:
         classifier: PosteriorModel | None = None,
     ):
         """`classifier` replaces the bundle's int8 model (quantize's melody parity check runs the
-        float model through the same decoder); the bundle still gives the geometry."""
+        float model through the same decoder); the bundle still gives the geometry.
+        `num_threads` bounds the threads of the whole pipeline: the interpreter's and, while
+        the decoder runs, numpy's BLAS (see blas_threads)."""
         m = bundle.manifest
         self.bundle = bundle
         self.features = bundle.feature_params
         self.alphabet = bundle.alphabet
         self.input_rate_hz = input_rate_hz
+        self.num_threads = num_threads
         self.smoothing = smoothing or smoothing_from_manifest(m.metrics)
         self.code = MelodyCode(self.alphabet)
         self._resampler = Resampler(input_rate_hz, self.features.sample_rate_hz)
@@ -112,6 +116,10 @@ class Decoder:
 
     def process(self, chunk: np.ndarray) -> DecoderOutput:
         """Feed audio at `input_rate_hz`; returns notes and melodies decided so far."""
+        with blas_threads(self.num_threads):
+            return self._process(chunk)
+
+    def _process(self, chunk: np.ndarray) -> DecoderOutput:
         audio = self._resampler.process(np.asarray(chunk, dtype=np.float32).reshape(-1))
         if not self._started:
             audio = np.concatenate([np.zeros(self._lead_pad_samples, np.float32), audio])
@@ -120,6 +128,10 @@ class Decoder:
 
     def flush(self) -> DecoderOutput:
         """End of stream: decide everything still pending, then reset for a new stream."""
+        with blas_threads(self.num_threads):
+            return self._flush()
+
+    def _flush(self) -> DecoderOutput:
         tail = self._resampler.flush()
         if not self._started:
             tail = np.concatenate([np.zeros(self._lead_pad_samples, np.float32), tail])

@@ -6,9 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from melodypair.shared.audio_io import write_wav
+from melodypair.shared.blas_threads import blas_threads
 from melodypair.shared.decoder import Decoder, decode_audio, default_model_dir, load_default_bundle
+from melodypair.shared.inference import WindowClassifier
 from melodypair.shared.melody_code import MelodyCode
 from melodypair.shared.synth import SynthParams, Timbre, render_notes
 
@@ -86,6 +89,38 @@ def test_streaming_equals_whole_file(bundle, chunk):
     ]
 
 
+def _blas_thread_counts() -> list[int]:
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+class _ThreadWatcher:
+    """The shipped int8 model, noting how many threads numpy's BLAS may use when it is called
+    (inside the decoder's work)."""
+
+    def __init__(self, bundle):
+        self.model = WindowClassifier(bundle)
+        self.blas_threads: list[int] = []
+
+    def predict(self, windows):
+        self.blas_threads += _blas_thread_counts()
+        return self.model.predict(windows)
+
+
+def test_decoder_keeps_numpy_blas_to_its_threads(bundle):
+    """BLAS pools spin on idle cores: the decoder caps them at its num_threads while it runs and
+    leaves the process's own setting as it was."""
+    if not _blas_thread_counts():
+        pytest.skip("numpy uses no BLAS library threadpoolctl knows")
+    audio, _ = _melody_audio(list(MelodyCode().encode(0x1234567890).notes))
+    with threadpool_limits(limits=3, user_api="blas"):
+        watcher = _ThreadWatcher(bundle)
+        out = decode_audio(audio, 16000, bundle, classifier=watcher)
+        after = set(_blas_thread_counts())
+    assert out.melodies
+    assert watcher.blas_threads and set(watcher.blas_threads) == {1}
+    assert after == {3}
+
+
 def test_noise_alone_gives_no_melody(bundle):
     rng = np.random.default_rng(1)
     out = decode_audio((0.1 * rng.standard_normal(16000 * 4)).astype(np.float32), 16000, bundle)
@@ -129,3 +164,8 @@ def test_decoding_never_imports_tensorflow(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_blas_thread_limit_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        blas_threads(0)
