@@ -29,6 +29,7 @@ import numpy as np
 
 from melodypair.host import channel
 from melodypair.shared import kdf
+from melodypair.shared.blas_threads import one_blas_thread_per_worker
 from melodypair.shared.errors import MelodypairError
 from melodypair.shared.melody_code import Melody, MelodyCode
 from melodypair.shared.melody_finder import FoundMelody, best_melody, find_melodies
@@ -450,6 +451,11 @@ def _init_worker(seed: int, sweep: Sweep, options: RunOptions) -> None:
     _WORKER = _Worker(seed, sweep, options)
 
 
+def _init_pool_worker(seed: int, sweep: Sweep, options: RunOptions) -> None:
+    one_blas_thread_per_worker()
+    _init_worker(seed, sweep, options)
+
+
 def _run_chunk(task: tuple[int, int, int]) -> tuple[list[TrialRecord], dict[str, np.ndarray]]:
     point_index, first, stop = task
     worker = _WORKER
@@ -586,7 +592,9 @@ def run(sweep: Sweep, options: RunOptions = RunOptions()) -> EvalResult:
         fa_pairs = _false_accept_pairs(records, sweep.false_accept_trials, options.seed)
         fa = _run_false_accepts(fa_pairs)
     else:
-        with ProcessPoolExecutor(options.workers, initializer=_init_worker, initargs=init) as pool:
+        with ProcessPoolExecutor(
+            options.workers, initializer=_init_pool_worker, initargs=init
+        ) as pool:
             for future in as_completed([pool.submit(_run_chunk, t) for t in tasks]):
                 collect(future.result())
             bar.close()

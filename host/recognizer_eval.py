@@ -25,6 +25,7 @@ import numpy as np
 
 from melodypair.host import dataset
 from melodypair.host.baselines import stft_peaks
+from melodypair.shared.blas_threads import one_blas_thread_per_worker
 from melodypair.shared.melody_code import MelodyCode
 from melodypair.shared.melody_finder import best_melody, find_melodies
 
@@ -100,7 +101,7 @@ def run_pooled(trials_fn, tasks: list, desc: str, workers: int, progress: bool) 
     from tqdm import tqdm
 
     results: list = []
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=one_blas_thread_per_worker) as pool:
         for batch in tqdm(
             pool.map(trials_fn, tasks), total=len(tasks), desc=desc, disable=not progress
         ):

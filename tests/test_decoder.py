@@ -9,7 +9,6 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from melodypair.shared.audio_io import write_wav
-from melodypair.shared.blas_threads import blas_threads
 from melodypair.shared.decoder import Decoder, decode_audio, default_model_dir, load_default_bundle
 from melodypair.shared.inference import WindowClassifier
 from melodypair.shared.melody_code import MelodyCode
@@ -164,8 +163,3 @@ def test_decoding_never_imports_tensorflow(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-
-
-def test_blas_thread_limit_must_be_positive():
-    with pytest.raises(ValueError, match="at least 1"):
-        blas_threads(0)
