@@ -59,7 +59,7 @@ def run() -> list[dict]:
         .stdout.strip()
         .splitlines()[-1]
     )
-    size_kb = (default_model_dir() / "model.tflite").stat().st_size / 1024
+    size_kb = (default_model_dir() / "model.tflite").stat().st_size / 1000
     return [
         {
             "name": "decode real-time factor (1 thread, 44.1 kHz in)",

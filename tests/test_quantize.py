@@ -324,7 +324,7 @@ def test_quantize_refuses_a_model_over_the_size_budget_and_writes_nothing(
     folder = tmp_path / "tiny"
     write_training_folder(folder, model, calibration, evaluation)
     with pytest.raises(ExportError, match=r"KB, over the device budget of 1 KB"):
-        quantize_folder(folder, melody_recordings=0, max_size_bytes=1024)
+        quantize_folder(folder, melody_recordings=0, max_size_bytes=1000)
     assert not (folder / MODEL_FILE).exists()
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
     bundle, _, _ = quantize_folder(folder, melody_recordings=0)
