@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from melodypair.host.cli_types import whole_number
+from melodypair.shared.cli_types import whole_number
 from melodypair.shared.errors import MelodypairError, UsageError
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from melodypair.host.cli_types import whole_number
+from melodypair.shared.cli_types import whole_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

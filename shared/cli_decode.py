@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from melodypair.shared.cli_types import whole_number
 from melodypair.shared.errors import MelodypairError
 
 
@@ -22,7 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="WAV files to decode")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped model)")
-    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    p.add_argument(
+        "--threads",
+        type=whole_number(1),
+        default=1,
+        help="threads for the model and the features' numpy work (default 1)",
+    )
     p.set_defaults(func=_decode)
 
 

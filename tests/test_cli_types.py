@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from melodypair.host.cli_types import whole_number
+from melodypair.shared.cli_types import whole_number
 
 
 def test_accepts_numbers_at_or_above_the_bound():

@@ -149,6 +149,18 @@ def test_decode_cli_json_and_bad_files(tmp_path):
     assert proc.stderr.count("\n") == 1
 
 
+def test_decode_cli_refuses_fewer_than_one_thread(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "melodypair", "decode", "--threads", "0", str(tmp_path / "x.wav")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "argument --threads: must be at least 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_decoding_never_imports_tensorflow(tmp_path):
     melody = MelodyCode().encode(0xA5C3E1F702)
     audio, _ = _melody_audio(list(melody.notes))

@@ -1,4 +1,4 @@
-"""Argument types shared by the host commands: argparse calls them on the text the user typed."""
+"""Argument types shared by the commands: argparse calls them on the text the user typed."""
 
 from __future__ import annotations
 
