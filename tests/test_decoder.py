@@ -6,11 +6,9 @@ import sys
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from melodypair.shared.audio_io import write_wav
 from melodypair.shared.decoder import Decoder, decode_audio, default_model_dir, load_default_bundle
-from melodypair.shared.inference import WindowClassifier
 from melodypair.shared.melody_code import MelodyCode
 from melodypair.shared.synth import SynthParams, Timbre, render_notes
 
@@ -86,38 +84,6 @@ def test_streaming_equals_whole_file(bundle, chunk):
     assert [m.result.melody.secret for m in melodies + out.melodies] == [
         m.result.melody.secret for m in whole.melodies
     ]
-
-
-def _blas_thread_counts() -> list[int]:
-    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-
-class _ThreadWatcher:
-    """The shipped int8 model, noting how many threads numpy's BLAS may use when it is called
-    (inside the decoder's work)."""
-
-    def __init__(self, bundle):
-        self.model = WindowClassifier(bundle)
-        self.blas_threads: list[int] = []
-
-    def predict(self, windows):
-        self.blas_threads += _blas_thread_counts()
-        return self.model.predict(windows)
-
-
-def test_decoder_keeps_numpy_blas_to_its_threads(bundle):
-    """BLAS pools spin on idle cores: the decoder caps them at its num_threads while it runs and
-    leaves the process's own setting as it was."""
-    if not _blas_thread_counts():
-        pytest.skip("numpy uses no BLAS library threadpoolctl knows")
-    audio, _ = _melody_audio(list(MelodyCode().encode(0x1234567890).notes))
-    with threadpool_limits(limits=3, user_api="blas"):
-        watcher = _ThreadWatcher(bundle)
-        out = decode_audio(audio, 16000, bundle, classifier=watcher)
-        after = set(_blas_thread_counts())
-    assert out.melodies
-    assert watcher.blas_threads and set(watcher.blas_threads) == {1}
-    assert after == {3}
 
 
 def test_noise_alone_gives_no_melody(bundle):
