@@ -32,7 +32,7 @@ class SmoothingParams:
     # note a re-attack gap state of its own, with its own weight, so that silence proper could
     # be weighted less (weak notes in rooms lose to silence): the shipped model's tuning
     # recordings made 198 note errors with the tuned smoothing, 210 at best with gap states
-    # (216 settings), 226 at best with silence weighted under 3.
+    # (180 settings), 226 at best with silence weighted under 3.
     silence_weight: float = 1.0
     lag_windows: int = 10  # 200 ms: decisions wait this long for later evidence
 
