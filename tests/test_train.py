@@ -66,6 +66,8 @@ def test_train_then_quantize_a_tiny_model(tmp_path, monkeypatch, capsys):
     ("table", "setting", "words"),
     [
         ("training", "quant_noise_epoch = 3", "unknown setting(s) [training] quant_noise_epoch"),
+        ("training", 'schedule = "cosine"', "schedule must be one of plateau, anneal"),
+        ("training", "anneal_epochs = 0", "anneal_epochs must be at least 1"),
         ("model", "unit = 64", "unknown setting(s) [model] unit; known:"),
         ("model", "logit_limit = -1.0", "logit_limit"),
         ("model", "frontend_units = -4", "frontend_units"),
@@ -123,10 +125,8 @@ def test_training_weighs_the_rests_between_equal_notes(tmp_path, monkeypatch):
     assert np.all(w_plain == 1.0) and np.array_equal(y_plain, y)
 
 
-def test_the_learning_rate_halves_when_gains_stay_under_min_delta():
-    """The plateau schedule uses the early-stopping threshold: on a task the model keeps
-    learning (each epoch's validation loss gain well above Keras' default 1e-4 but under this
-    min_delta), the rate must drop; with the default threshold it never did."""
+def _fit_a_tiny_model(epochs: int, **params):
+    """(model, Keras history) after `_fit`'s main phase on an easy 2-class task, rate 1e-2."""
     import keras as k
 
     from melodypair.host.train import TrainingParams, _fit
@@ -136,9 +136,27 @@ def test_the_learning_rate_halves_when_gains_stay_under_min_delta():
     y = (x[:, 0] > 0).astype(np.int64)
     k.utils.set_random_seed(0)
     model = k.Sequential([k.Input((4,)), k.layers.Dense(2, activation="softmax")])
-    params = TrainingParams(min_delta=10.0, patience=10, batch_size=64)
     train = (x, y, np.ones(len(y), np.float32))
-    history = _fit(model, train, (x, y), params, float("inf"), False, 4, 1e-2, early_stop=True)
+    settings = TrainingParams(batch_size=64, **params)
+    return model, _fit(model, train, (x, y), settings, float("inf"), False, epochs, 1e-2, True)
+
+
+def test_the_learning_rate_halves_when_gains_stay_under_min_delta():
+    """The plateau schedule uses the early-stopping threshold: on a task the model keeps
+    learning (each epoch's validation loss gain well above Keras' default 1e-4 but under this
+    min_delta), the rate must drop; with the default threshold it never did."""
+    _, history = _fit_a_tiny_model(4, schedule="plateau", min_delta=10.0, patience=10)
     losses = history["val_loss"]
     assert all(a - b > 1e-3 for a, b in itertools.pairwise(losses))  # still learning
     assert history["learning_rate"][-1] < 1e-2
+
+
+def test_the_anneal_schedule_holds_the_rate_then_falls_and_stops():
+    """schedule "anneal": the rate stays at its peak until the last anneal_epochs, falls along
+    the cosine, and training stops when the anneal ends, whatever the validation loss does."""
+    from melodypair.host.lr_schedule import cosine_rate
+
+    model, history = _fit_a_tiny_model(7, schedule="anneal", anneal_epochs=3, patience=1)
+    expected = [1e-2] * 4 + [cosine_rate(1e-2, e, 3) for e in range(3)]
+    assert np.allclose(history["learning_rate"], expected)
+    assert float(model.optimizer.learning_rate) == pytest.approx(expected[-1])
