@@ -40,7 +40,10 @@ from melodypair.shared.smoothing import NoteSmoother, SmoothingParams
 # 1404 -> 1472 / 1218, 1498 / 1424; the anneal schedule, seed 2, 1412 / 1134, 1488 / 1406 ->
 # 1444 / 1236, 1490 / 1440. On the tuning recordings the two weights were a near-tie or 8 won
 # (best note errors of 3900, 3 against 8: anneal seed 2 201 / 200, seed 3 163 / 154). These
-# recordings reach -10 dB and the evaluation stops at -5 dB; why they disagree is not known.
+# recordings reach -10 dB and the evaluation stops at -5 dB, but that is not why they disagree:
+# on seed 3's recordings at >= -5 dB (266 of 300) or >= 0 dB (236), 8 still won (76 / 92 and
+# 61 / 74 errors). Untested: scoring what the evaluation scores (the melody finder's melody,
+# strays outside it ignored) instead of every note heard.
 GRID = {
     "min_note_windows": [2, 3],
     "p_note_on": [0.05, 0.2, 0.5, 0.8, 0.95],
