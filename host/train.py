@@ -368,7 +368,7 @@ def _fit(
                 patience=2, factor=0.5, monitor="val_loss", min_delta=params.min_delta
             ),
         ]
-    elif params.schedule == "anneal":
+    elif early_stop and params.schedule == "anneal":
         callbacks.append(_anneal_callback(params, learning_rate, epochs, deadline))
     x, y, weights = train
     history = model.fit(

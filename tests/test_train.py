@@ -125,8 +125,9 @@ def test_training_weighs_the_rests_between_equal_notes(tmp_path, monkeypatch):
     assert np.all(w_plain == 1.0) and np.array_equal(y_plain, y)
 
 
-def _fit_a_tiny_model(epochs: int, **params):
-    """(model, Keras history) after `_fit`'s main phase on an easy 2-class task, rate 1e-2."""
+def _fit_a_tiny_model(epochs: int, main_phase: bool = True, **params):
+    """(model, Keras history) after `_fit` on an easy 2-class task, rate 1e-2 (`main_phase`:
+    the schedule's phase, else the constant-rate fine-tuning phase)."""
     import keras as k
 
     from melodypair.host.train import TrainingParams, _fit
@@ -138,7 +139,9 @@ def _fit_a_tiny_model(epochs: int, **params):
     model = k.Sequential([k.Input((4,)), k.layers.Dense(2, activation="softmax")])
     train = (x, y, np.ones(len(y), np.float32))
     settings = TrainingParams(batch_size=64, **params)
-    return model, _fit(model, train, (x, y), settings, float("inf"), False, epochs, 1e-2, True)
+    return model, _fit(
+        model, train, (x, y), settings, float("inf"), False, epochs, 1e-2, main_phase
+    )
 
 
 def test_the_learning_rate_halves_when_gains_stay_under_min_delta():
@@ -160,3 +163,10 @@ def test_the_anneal_schedule_holds_the_rate_then_falls_and_stops():
     expected = [1e-2] * 4 + [cosine_rate(1e-2, e, 3) for e in range(3)]
     assert np.allclose(history["learning_rate"], expected)
     assert float(model.optimizer.learning_rate) == pytest.approx(expected[-1])
+
+
+def test_the_fine_tuning_phase_keeps_its_rate_under_the_anneal_schedule():
+    """The noisy fine-tune after the main phase runs at its own constant rate: the anneal
+    belongs to the main phase only."""
+    model, _ = _fit_a_tiny_model(3, main_phase=False, schedule="anneal", anneal_epochs=3)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-2)
