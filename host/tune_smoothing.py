@@ -31,7 +31,7 @@ from melodypair.shared.smoothing import NoteSmoother, SmoothingParams
 # best of p_note_on, p_note_off and silence_weight) made 204 / 200 / 194 / 195 note errors on
 # the shipped model's tuning recordings against 198 (3900 notes), too little to add a knob.
 # The silence weight decides the evaluation, and these recordings do not choose it well: of 17
-# retrainings (sessions 13-17), each of the 11 tuned to 8 heard fewer melodies exactly, dry and
+# recent retrainings, each of the 11 tuned to 8 heard fewer melodies exactly, dry and
 # in rooms, than each of the 6 tuned to 3, and five of them,
 # evaluated again with silence weight 3 (the rest of their tuned smoothing kept), heard
 # far more (recognizer evaluation sums, melody exact / paired over its 15 dry / 15 reverberant
