@@ -30,9 +30,9 @@ from melodypair.shared.smoothing import NoteSmoother, SmoothingParams
 # Not in the grid: decoding posteriors raised to a power (0.5 / 0.7 / 1.4 / 2, each with the
 # best of p_note_on, p_note_off and silence_weight) made 204 / 200 / 194 / 195 note errors on
 # the shipped model's tuning recordings against 198 (3900 notes), too little to add a knob.
-# The silence weight decides the evaluation, and these recordings do not choose it well: of 17
-# recent retrainings, each of the 11 tuned to 8 heard fewer melodies exactly, dry and
-# in rooms, than each of the 6 tuned to 3, and five of them,
+# The silence weight decides the evaluation, and these recordings do not choose it well: of 16
+# recent trainings (the shipped one among them), each of the 11 tuned to 8 heard fewer melodies
+# exactly, dry and in rooms, than each of the 5 tuned to 3, and five of them,
 # evaluated again with silence weight 3 (the rest of their tuned smoothing kept), heard
 # far more (recognizer evaluation sums, melody exact / paired over its 15 dry / 15 reverberant
 # conditions; as tuned -> weight 3): seed 3 1412 / 1140, 1484 / 1402 -> 1456 / 1224, 1492 /
