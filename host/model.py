@@ -110,7 +110,9 @@ class ModelConfig:
     # 1416 / 1156, 1488 / 1422, 90.4%, 99.20%; 0: 1422 / 1172, 1488 / 1408, 90.1%, 99.35%.
     # Less penalty fits the windows better, hears more melodies in rooms at 10-20 dB and more
     # repeats (all exact in the 0.8 s re-attack room 8% -> 22% / 40% / 32%), but fewer at -5 dB
-    # below 3e-4 (dry babble exact 58% -> 36% / 48%, reverberant 36% -> 16% / 16%).
+    # below 3e-4 (dry babble exact 58% -> 36% / 48%, reverberant 36% -> 16% / 16%). Both
+    # had their smoothing tuned to silence weight 8; 1e-4 at weight 3: 1446 / 1204, 1492 / 1434
+    # (see tune_smoothing.GRID).
     l2: float = 3e-4
     # Training penalties on |cell state| and |gate pre-activation| beyond these ("gates" only;
     # 0 = none): they narrow the int8 ranges, see GatedLSTM. Full trainings (40 epochs at most,
