@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         params = TrainingParams(**bundle.manifest.training.get("params", {}))
         best, summary = tune_smoothing.tune(bundle, tune_smoothing.tuning_recordings(params.seed))
         print(
-            f"smoothing: {best} -> note error rate {summary['note_error_rate']:.3f}, "
-            f"{summary['exact']:.0%} of {summary['recordings']} tuning melodies exact, "
+            f"smoothing: {best} -> {summary['melody_heard']:.0%} of {summary['recordings']} "
+            f"tuning melodies heard ({summary['exact']:.0%} with no stray note), "
+            f"note error rate {summary['note_error_rate']:.3f}, "
             f"{summary['repeats_heard']:.0%} of {summary['repeats']} repeats heard"
         )
         tune_smoothing.store(args.folder, best, summary)

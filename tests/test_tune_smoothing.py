@@ -1,5 +1,5 @@
 """The smoother is tuned on pairing melodies from the training distribution, never on the
-evaluation split, and the tuner keeps the candidate that gets the notes right."""
+evaluation split, and the tuner keeps the candidate that hears the most melodies."""
 
 import itertools
 from dataclasses import replace
@@ -27,7 +27,7 @@ def test_tuning_recordings_are_pairing_melodies_without_held_out_conditions():
     assert tune_smoothing.true_notes(ex.labels, silence) == list(ex.symbols)
 
 
-def test_the_tuner_keeps_the_candidate_with_fewer_note_errors():
+def test_the_tuner_keeps_the_candidate_that_hears_the_melodies():
     bundle = load_default_bundle()
     cfg = replace(tune_smoothing.tuning_config(), clean_prob=1.0, reverb_prob=0.0)
     examples = [dataset.make_example(np.random.default_rng(s), cfg) for s in range(3)]
@@ -38,9 +38,36 @@ def test_the_tuner_keeps_the_candidate_with_fewer_note_errors():
     assert summary["recordings"] == 3
     assert summary["notes"] == sum(len(e.symbols) for e in examples)
     assert summary["note_error_rate"] < 0.2 and summary["exact"] > 0.0
+    assert summary["melody_heard"] >= summary["exact"]
     played = [list(e.symbols) for e in examples]
     assert summary["repeats"] == sum(a == b for n in played for a, b in itertools.pairwise(n))
     assert 0.0 <= summary["repeats_heard"] <= 1.0
+
+
+def test_a_melody_is_heard_when_its_notes_are_one_unbroken_run():
+    played = [1, 2, 2, 3]
+    assert tune_smoothing.melody_heard([1, 2, 2, 3], played)
+    assert tune_smoothing.melody_heard([7, 1, 2, 2, 3, 9, 9], played)  # strays around it
+    assert not tune_smoothing.melody_heard([1, 2, 3], played)  # the re-attack lost
+    assert not tune_smoothing.melody_heard([1, 2, 5, 2, 3], played)  # a stray within it
+    assert not tune_smoothing.melody_heard([2, 2, 3], played)
+
+
+def test_melodies_heard_outrank_note_errors():
+    """Strays in the noise around a melody cost nothing in pairing; a lost note costs the
+    melody. So a candidate that adds strays but hears the melody beats one that loses a note."""
+    played = [[1, 2, 2, 3], [4, 5, 6, 7]]
+    with_strays = [[9, 8, 1, 2, 2, 3, 9, 8], [4, 5, 6, 7]]  # 4 errors, both melodies heard
+    one_lost = [[1, 2, 3], [4, 5, 6, 7]]  # 1 error, one melody heard
+    assert tune_smoothing.tuning_score(with_strays, played) == (2, -4)
+    assert tune_smoothing.tuning_score(one_lost, played) == (1, -1)
+    assert tune_smoothing.tuning_score(with_strays, played) > tune_smoothing.tuning_score(
+        one_lost, played
+    )
+    fewer_strays = [[9, 1, 2, 2, 3], [4, 5, 6, 7]]  # same melodies, fewer errors: better
+    assert tune_smoothing.tuning_score(fewer_strays, played) > tune_smoothing.tuning_score(
+        with_strays, played
+    )
 
 
 def test_a_third_of_the_tuning_melodies_are_rich_in_repeats(tmp_path, monkeypatch):
