@@ -89,9 +89,10 @@ class DataConfig:
     # (0.5 then: 1364 / 822); with the rule, rhythm 0.7 alone 1360 / 824, 1442 / 1192 (dry
     # babble 0 dB paired 84% vs 94%). Babble twice (NOISE_SHARES), with the off-beat beat rule:
     # 1362 / 962, 1456 / 1298 -> 1374 / 1020, 1460 / 1342 (dry babble +5 dB exact 82% -> 90%).
-    # Rooms at 0.85 (the shipped model otherwise, L2 3e-4): 1454 / 1224, 1490 / 1420 -> 1410 /
-    # 1132, 1482 / 1404, fewer in rooms too (babble 0 dB 60% -> 48%); only the re-attack rows
-    # gained (all exact in the 0.3 / 0.5 / 0.8 s rooms 78 / 66 / 22% -> 86 / 80 / 42%).
+    # Rooms at 0.85 (the 2500-recording model shipped before, L2 3e-4): 1454 / 1224, 1490 /
+    # 1420 -> 1410 / 1132, 1482 / 1404, fewer in rooms too (babble 0 dB 60% -> 48%); only the
+    # re-attack rows gained (all exact in the 0.3 / 0.5 / 0.8 s rooms 78 / 66 / 22% -> 86 / 80
+    # / 42%).
     reverb_prob: float = 0.7
     rt60_s: tuple[float, float] = (0.1, 0.8)
     colouring_prob: float = 0.7

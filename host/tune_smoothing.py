@@ -32,9 +32,9 @@ from melodypair.shared.smoothing import NoteSmoother, SmoothingParams
 # enough for two confident silence windows to pay for it, so large values are in the grid.
 # Not in the grid: decoding posteriors raised to a power (0.5 / 0.7 / 1.4 / 2, each with the
 # best of p_note_on, p_note_off and silence_weight) made 204 / 200 / 194 / 195 note errors on
-# the shipped model's tuning recordings against 198 (3900 notes), too little to add a knob.
+# the 2500-recording model's tuning recordings against 198 (3900 notes), too little to add a knob.
 # Why melodies heard, not note errors, are the score: the silence weight decides the
-# evaluation, and note errors chose it badly. Of 16 recent trainings (the shipped one among
+# evaluation, and note errors chose it badly. Of 16 recent trainings (the one shipped before among
 # them) tuned by note errors, each of the 11 tuned to 8 heard fewer melodies exactly, dry and in
 # rooms, than each of the 5 tuned to 3, and five of them, evaluated again with silence weight 3
 # (the rest of their tuned smoothing kept), heard far more (recognizer evaluation sums, melody
@@ -49,7 +49,7 @@ from melodypair.shared.smoothing import NoteSmoother, SmoothingParams
 # finder ignores, and loses melody notes doing it. By melodies heard (of 300; weight 1 / 3 / 8)
 # the grid chose 3 for each of 7 models checked: seed 3 224 / 240 / 233, 3500 recordings
 # 215 / 233 / 224, L2 1e-4 211 / 222 / 220, anneal seed 2 216 / 230 / 223, and the three tuned
-# to 3 before, whose smoothing it kept exactly: the shipped model 216 / 230 / 214, seed 2
+# to 3 before, whose smoothing it kept exactly: the model shipped before 216 / 230 / 214, seed 2
 # 209 / 218 / 210, anneal seed 1 214 / 228 / 218. Counting strays within 240 ms of the melody
 # as errors chose 8 again for four of them.
 GRID = {

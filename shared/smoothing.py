@@ -30,7 +30,7 @@ class SmoothingParams:
     # rest between two equal notes only faintly (silence 0.3-0.6 against ~0.05 inside a note);
     # a weight above 1 lets that faint gap split the notes. Tuned with the rest. Giving each
     # note a re-attack gap state of its own, with its own weight, so that silence proper could
-    # be weighted less (weak notes in rooms lose to silence): the shipped model's tuning
+    # be weighted less (weak notes in rooms lose to silence): the 2500-recording model's tuning
     # recordings made 198 note errors with the tuned smoothing, 210 at best with gap states
     # (180 settings), 226 at best with silence weighted under 3.
     silence_weight: float = 1.0
