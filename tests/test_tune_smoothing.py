@@ -70,6 +70,27 @@ def test_melodies_heard_outrank_note_errors():
     )
 
 
+def test_the_tuner_prefers_strays_around_a_melody_to_a_lost_note(monkeypatch):
+    """Inside tune(): a candidate whose notes add strays before and after each melody (more
+    note errors) wins over one that loses a note of each (fewer note errors)."""
+    bundle = load_default_bundle()
+    cfg = replace(tune_smoothing.tuning_config(), clean_prob=1.0, reverb_prob=0.0)
+    examples = [dataset.make_example(np.random.default_rng(s), cfg) for s in range(2)]
+    played = [list(e.symbols) for e in examples]
+
+    def heard(params, silence, cases):
+        if params.p_note_on == 0.5:
+            return [[0, 1, *notes, 2, 3] for notes in played]  # 4 strays each, melody heard
+        return [notes[:5] + notes[6:] for notes in played]  # 1 note lost each
+
+    monkeypatch.setattr(tune_smoothing, "_notes", heard)
+    grid = {"p_note_on": [0.2, 0.5], "silence_weight": [1.0]}
+    best, summary = tune_smoothing.tune(bundle, examples, grid)
+    assert best.p_note_on == 0.5
+    assert summary["melody_heard"] == 1.0 and summary["exact"] == 0.0
+    assert summary["note_error_rate"] == 8 / sum(len(n) for n in played)
+
+
 def test_a_third_of_the_tuning_melodies_are_rich_in_repeats(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(tune_smoothing, "TUNING_RECORDINGS", 2)
