@@ -88,7 +88,8 @@ class ModelConfig:
     # but int8 agreement 98.85%, under the gate. With l2 3e-4 (against today's 56 units: 1454 /
     # 1224, 1490 / 1420) it passes the gate, 99.075%, but hears less: 1430 / 1152, 1484 / 1396,
     # dry babble -5 dB 44%; only the re-attack rows gain (all exact in the 0.3 / 0.5 / 0.8 s
-    # rooms 78 / 66 / 22% -> 84 / 76 / 34%).
+    # rooms 78 / 66 / 22% -> 84 / 76 / 34%). Its smoothing was tuned to silence weight 8; at 3
+    # it heard 1456 / 1218, 1494 / 1436, level with 56 units (see tune_smoothing.GRID).
     units: int = 56
     lstm_impl: str = "gates"
     dropout: float = 0.0  # before the Dense layer; training only
@@ -111,8 +112,8 @@ class ModelConfig:
     # Less penalty fits the windows better, hears more melodies in rooms at 10-20 dB and more
     # repeats (all exact in the 0.8 s re-attack room 8% -> 22% / 40% / 32%), but fewer at -5 dB
     # below 3e-4 (dry babble exact 58% -> 36% / 48%, reverberant 36% -> 16% / 16%). Both
-    # had their smoothing tuned to silence weight 8; 1e-4 at weight 3: 1446 / 1204, 1492 / 1434
-    # (see tune_smoothing.GRID).
+    # had their smoothing tuned to silence weight 8; at weight 3, 1e-4: 1446 / 1204, 1492 /
+    # 1434; 0: 1448 / 1248, 1486 / 1440 (see tune_smoothing.GRID).
     l2: float = 3e-4
     # Training penalties on |cell state| and |gate pre-activation| beyond these ("gates" only;
     # 0 = none): they narrow the int8 ranges, see GatedLSTM. Full trainings (40 epochs at most,
