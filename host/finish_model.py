@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     from melodypair.host import quiet_note_eval, reattack_eval, recognizer_eval, tune_smoothing
     from melodypair.host.train import TrainingParams
     from melodypair.shared.model_bundle import MODEL_FILE, load_bundle, save_bundle
+    from melodypair.shared.rhythm import DEFAULT_RHYTHM
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         "played; `paired` = the melody finder recovered the secret after Reed-Solomon "
         "correction.\n\n" + table + "\n\n"
         "The re-attack row (the hardest case, on its own): "
-        f"{args.trials} melodies per room in the pairing rhythm (40 ms rests), each note "
+        f"{args.trials} melodies per room in the pairing rhythm "
+        f"({DEFAULT_RHYTHM.rest_ms:g} ms rests), each note "
         f"repeating the one before with probability {reattack_eval.REPEAT_PROB:g}, white noise "
         f"at {reattack_eval.SNR_DB:g} dB. `repeats heard twice` = of the notes equal to the one "
         "before, those heard as a note of their own (the re-attack heard); `other notes heard` "

@@ -40,6 +40,7 @@ from melodypair.host.model import (
 from melodypair.shared.alphabet import DEFAULT_ALPHABET
 from melodypair.shared.errors import UsageError
 from melodypair.shared.features import DEFAULT_FEATURES
+from melodypair.shared.rhythm import DEFAULT_RHYTHM
 
 # A silence between two equal notes counts as a re-attack up to this long (longest rest drawn:
 # 150 ms, plus the frames `erode` takes from the notes either side).
@@ -67,7 +68,10 @@ class TrainingParams:
     # int8 agreement 98.80%, under the gate, and 30 minutes for 42 epochs. With the anneal
     # schedule and the 22-minute budget (the shipped model): 34 epochs, the last 7 annealed,
     # 1299 s with cached data; validation loss 0.3236 -> 0.3025, accuracy 90.07% -> 90.57%, int8
-    # 99.08%; 1448 / 1270, 1488 / 1440; reverberant babble at -5 dB exact 26% -> 40%.
+    # 99.08%; 1448 / 1270, 1488 / 1440; reverberant babble at -5 dB exact 26% -> 40%. 4500,
+    # cut every 4 frames (train_hop_frames) so that an epoch took as long, 36 epochs with cached
+    # data: level, 1456 / 1260, 1496 / 1446 (validation loss 0.3078; reverberant babble at
+    # -5 dB 28%).
     train_recordings: int = 3500
     val_recordings: int = 200
     train_hop_frames: int = 3  # stride when cutting training windows (neighbours are redundant)
@@ -171,14 +175,13 @@ def cache_dir() -> Path:
     return Path(base) / "melodypair" / "data"
 
 
-def cached_examples(count: int, seed: int, data_cfg, progress: bool = True) -> list:
-    """`dataset.make_examples`, kept on disk under a key of everything that determines it.
-
-    Only frames and labels are kept (not the audio): that is all training needs.
-    """
+def data_cache_key(count: int, seed: int, data_cfg) -> str:
+    """A short hash of everything that determines `count` examples drawn with `seed` from
+    `data_cfg`: the config, the features, the alphabet, the pairing rhythm (most examples play
+    in it) and the data code's version."""
     from melodypair.host import dataset
 
-    key = hashlib.sha256(
+    return hashlib.sha256(
         json.dumps(
             [
                 count,
@@ -186,12 +189,22 @@ def cached_examples(count: int, seed: int, data_cfg, progress: bool = True) -> l
                 data_cfg.to_dict(),
                 DEFAULT_FEATURES.fingerprint(),
                 list(DEFAULT_ALPHABET.names),
+                asdict(DEFAULT_RHYTHM),
                 dataset.DATA_VERSION,
             ],
             sort_keys=True,
         ).encode()
     ).hexdigest()[:16]
-    path = cache_dir() / f"{key}.npz"
+
+
+def cached_examples(count: int, seed: int, data_cfg, progress: bool = True) -> list:
+    """`dataset.make_examples`, kept on disk under a key of everything that determines it.
+
+    Only frames and labels are kept (not the audio): that is all training needs.
+    """
+    from melodypair.host import dataset
+
+    path = cache_dir() / f"{data_cache_key(count, seed, data_cfg)}.npz"
     if path.exists():
         with np.load(path) as z:  # each z[...] reads the whole array: read each once
             frames, labels, lengths = z["frames"], z["labels"], z["lengths"]

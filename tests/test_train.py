@@ -109,6 +109,23 @@ def test_a_data_table_changes_the_examples_drawn(tmp_path, monkeypatch):
     assert not np.array_equal(x_quiet[: len(x_default)], x_default[: len(x_quiet)])
 
 
+def test_cached_data_is_not_reused_after_the_pairing_rhythm_changes(tmp_path, monkeypatch):
+    """Most training examples play in the pairing rhythm, which lives outside DataConfig: a new
+    rhythm must draw new examples, not read the old rhythm's from the cache."""
+    from melodypair.host import dataset, train
+    from melodypair.shared.rhythm import Rhythm
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cfg = dataset.DataConfig(pairing_rhythm_prob=1.0, pairing_tempo_jitter=0.0)
+    before = train.cached_examples(2, 7, cfg, progress=False)
+    assert len(list(train.cache_dir().iterdir())) == 1
+    for module in (train, dataset):
+        monkeypatch.setattr(module, "DEFAULT_RHYTHM", Rhythm(tone_ms=140.0, rest_ms=60.0))
+    after = train.cached_examples(2, 7, cfg, progress=False)
+    assert len(list(train.cache_dir().iterdir())) == 2
+    assert any(not np.array_equal(a.labels, b.labels) for a, b in zip(before, after, strict=True))
+
+
 def test_training_weighs_the_rests_between_equal_notes(tmp_path, monkeypatch):
     from melodypair.host.model import ModelConfig
     from melodypair.host.train import TrainingParams, training_windows
