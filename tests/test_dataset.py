@@ -1,5 +1,7 @@
 """Training data: labels follow the synthesis timing, seeds reproduce, held-out stays out."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,41 @@ def test_pairing_melodies_play_every_note_at_one_level_whatever_training_draws()
         dataset.pairing_like(dataset.eval_config(base), 13),
     ):
         assert cfg.note_gain_db == 0.0 and cfg.quiet_note_prob == 0.0
+
+
+def _steps_semitones(cfg, melodies: int) -> np.ndarray:
+    from melodypair.shared.alphabet import DEFAULT_ALPHABET, midi_number
+
+    midis = np.array([midi_number(n) for n in DEFAULT_ALPHABET.names])
+    rng = np.random.default_rng(11)
+    steps = []
+    for _ in range(melodies):
+        symbols = dataset._draw_symbols(rng, cfg, DEFAULT_ALPHABET)
+        steps += [abs(midis[b] - midis[a]) for a, b in itertools.pairwise(symbols)]
+    return np.array(steps)
+
+
+def test_leap_prob_leans_melodies_to_leaps_and_at_zero_draws_what_it_drew_before():
+    """With `leap_prob` 1 every note that does not repeat lies an octave or more from the one
+    before; at 0 the melodies are the ones drawn before the setting existed."""
+    cfg = dataset.DataConfig(repeat_prob=0.35)
+    rng = np.random.default_rng(11)
+    before = []
+    for _ in range(50):
+        count = int(rng.integers(cfg.notes[0], cfg.notes[1] + 1))
+        symbols = [int(rng.integers(16))]
+        for _ in range(count - 1):
+            symbols.append(symbols[-1] if rng.random() < cfg.repeat_prob else int(rng.integers(16)))
+        before.append(symbols)
+    from melodypair.shared.alphabet import DEFAULT_ALPHABET
+
+    rng = np.random.default_rng(11)
+    assert [dataset._draw_symbols(rng, cfg, DEFAULT_ALPHABET) for _ in range(50)] == before
+    always = _steps_semitones(dataset.DataConfig(repeat_prob=0.0, leap_prob=1.0), 300)
+    assert always.min() >= dataset.LEAP_SEMITONES
+    uniform = _steps_semitones(dataset.DataConfig(repeat_prob=0.0), 300)
+    leaning = _steps_semitones(dataset.DataConfig(repeat_prob=0.0, leap_prob=0.3), 300)
+    assert 0.3 < np.mean(uniform >= 12) < 0.45 < 0.5 < np.mean(leaning >= 12) < 0.65
+    assert dataset.pairing_like(dataset.DataConfig(leap_prob=0.3), 13).leap_prob == 0.0
+    with pytest.raises(dataset.UsageError, match="leap_prob"):
+        dataset.data_config_from_table({"leap_prob": 1.5})
