@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "melodypair.device.cli_device",
     "melodypair.host.cli_model",
     "melodypair.host.cli_evaluate",
+    "melodypair.host.cli_compare",
 )
 
 
