@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(melody heard exactly, paired) the trials only one model got right. A two-sided "
             "sign test on those says how often chance alone would split them as unevenly: a "
             "large p means the melodies drawn, not the models, may have made the difference. "
-            "100 trials a condition take about 12 minutes on 2 cores."
+            "100 trials a condition take about 5 minutes on 2 cores."
         ),
     )
     p.add_argument("model_a", metavar="MODEL_A", help="model folder, e.g. models/default")

@@ -56,8 +56,9 @@ class DataConfig:
     # from the note before, 0.2-0.6% of the others. Measured off: at 0.3 (full training, same
     # seed) it missed 0.7% of them, and its recognizer sums (melody exact and paired over the
     # 15 dry / 15 reverberant conditions) went 1448 / 1270, 1488 / 1440 -> 1458 / 1278, 1498 /
-    # 1438; but on 100 other melodies a condition (seed 40261122) it heard as many exactly
-    # (1457 / 1253 -> 1450 / 1267 of 1500) and paired fewer (1494 / 1455 -> 1487 / 1432).
+    # 1438; but `melodypair compare` (100 other melodies a condition) found as many heard
+    # exactly (1457 / 1253 -> 1450 / 1267 of 1500, p = 0.68) and fewer paired (1494 / 1455 ->
+    # 1487 / 1432: 55 trials only the shipped model paired, 25 only this one, p = 0.001).
     leap_prob: float = 0.0
     tone_ms: tuple[float, float] = (100.0, 400.0)
     rest_ms: tuple[float, float] = (0.0, 150.0)
