@@ -107,12 +107,13 @@ def run(
     """Every trial, both models' verdicts on the same recording. The i-th condition (over
     `noises` x `snrs_db` x both rooms, as the evaluation orders them) draws from `seed + i`, so
     leaving a room out does not change what the other one hears."""
+    chosen = tuple(rooms)
     tasks = []
     i = 0
     for noise in noises:
         for snr in snrs_db:
             for room, rt60 in recognizer_eval.DEFAULT_ROOMS:
-                if (room, rt60) in tuple(rooms):
+                if (room, rt60) in chosen:
                     tasks.append(
                         (seed + i, noise, snr, room, rt60, trials_per_condition, model_a, model_b)
                     )
@@ -136,7 +137,7 @@ def summary(trials: list[PairedTrial]) -> dict:
             for name, group in groups.items()
         },
         "conditions": {
-            key: {figure: [split(group, figure).a, split(group, figure).b] for figure in FIGURES}
+            key: {figure: [s.a, s.b] for figure in FIGURES for s in [split(group, figure)]}
             for key, group in conditions.items()
         },
     }

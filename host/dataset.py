@@ -249,18 +249,19 @@ def _draw_symbols(rng: np.random.Generator, cfg: DataConfig, alphabet: Alphabet)
     """A melody's symbols. Nothing is drawn for `leap_prob` at 0, so a config without it draws
     the same melodies as before it existed."""
     n_symbols = len(alphabet)
-    midis = np.array([midi_number(n) for n in alphabet.names])
+    midis = np.array([midi_number(n) for n in alphabet.names]) if cfg.leap_prob > 0 else None
     count = int(rng.integers(cfg.notes[0], cfg.notes[1] + 1))
     symbols = [int(rng.integers(n_symbols))]
     for _ in range(count - 1):
         if rng.random() < cfg.repeat_prob:
             symbols.append(symbols[-1])
             continue
-        leaps = np.flatnonzero(np.abs(midis - midis[symbols[-1]]) >= LEAP_SEMITONES)
-        if cfg.leap_prob > 0 and leaps.size and rng.random() < cfg.leap_prob:
-            symbols.append(int(rng.choice(leaps)))
-        else:
-            symbols.append(int(rng.integers(n_symbols)))
+        if midis is not None:
+            leaps = np.flatnonzero(np.abs(midis - midis[symbols[-1]]) >= LEAP_SEMITONES)
+            if leaps.size and rng.random() < cfg.leap_prob:
+                symbols.append(int(rng.choice(leaps)))
+                continue
+        symbols.append(int(rng.integers(n_symbols)))
     return symbols
 
 
