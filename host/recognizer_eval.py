@@ -6,8 +6,10 @@ distribution (another seed, and timbres/noises never used in training). Both dec
 same audio, and both go through the same melody finder (the learned decoder's finder may also
 ask the model's posteriors what a beat with no note held; the STFT decoder has no posteriors):
   melody_exact     the melody the finder found was heard note for note as played: no note
-                   corrected, none filled in by the beat reading (notes heard outside it, e.g.
-                   from speech before or after the melody, do not count against it)
+                   corrected, and every beat's note heard, by the smoother or by the model
+                   naming it on its beat; a repeat carried over from one long note does not
+                   count (notes heard outside the melody, e.g. from speech before or after it,
+                   do not count against it)
   notes_exact      every note heard in the whole recording was a melody note, as played (the
                    stricter figure: one stray note anywhere fails it)
   pairing_success  the melody finder recovered the played secret (after correction)
@@ -63,7 +65,8 @@ def pairing_verdict(found, secret: int) -> tuple[bool, bool, int]:
 
 def melody_heard_exactly(found, played: list[int]) -> bool:
     """Whether the best melody the finder reported is `played`, every note as the decoder heard
-    it: nothing corrected by the code and no beat filled in (its notes are exactly `played`)."""
+    it: nothing corrected by the code, and its notes (one per beat, each heard: see
+    MelodyFinder._heard_notes) are exactly `played`."""
     best = best_melody(found)
     return (
         best is not None and best.result.corrected == 0 and [h.symbol for h in best.notes] == played

@@ -94,9 +94,7 @@ class Decoder:
             first_centre_sample=self._window_centre(0),
             step_samples=m.window_hop_frames * hop,
         )
-        self._finder = MelodyFinder(
-            self.code, finder or FinderParams(), listen=self._history.reading
-        )
+        self._finder = MelodyFinder(self.code, finder or FinderParams(), listener=self._history)
         self._tail_pad_samples = (
             m.window_frames - m.label_frame
         ) * hop + self.features.frame_samples

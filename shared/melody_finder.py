@@ -5,14 +5,17 @@ Notes are grouped while the gaps between them stay short. A run of exactly the c
 notes form a codeword is reported at once (the fast path: no correction, so a random run passes
 with probability 16^-3); a run that needs correction is reported only once its group has ended,
 so a longer sequence of notes cannot be cut into a wrongly corrected melody. A group that ended is
-also read beat by beat (rhythm_grid), with the model's own reading of each beat where one is
-given (`listen`), so that split, merged and unheard notes do not cost the melody.
+also read beat by beat (rhythm_grid), with the model's own reading of each beat where a
+`BeatListener` is given, so that split, merged and unheard notes do not cost the melody. A melody
+read that way counts as heard note for note only if every beat's note was heard: the smoother's
+note on the beat, or one the model named there itself (not one carried over from the beat before,
+whose re-attack nobody heard).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -69,16 +72,31 @@ class FinderParams:
     rhythm_tolerance: float = 0.5  # each onset interval within +-50% of the run's median
 
 
+class BeatListener(Protocol):
+    """What the model heard in a span of the stream (PosteriorHistory is one)."""
+
+    def reading(self, start_sample: float, end_sample: float) -> tuple[int | None, float]:
+        """The note the model heard most in the span (or None), and its margin."""
+        ...
+
+    def heard(self, note: int, start_sample: float, end_sample: float) -> float | None:
+        """The model's confidence in `note` there if it named that note itself, else None."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Beats:
     """Per beat of a group: the notes' symbol (None = no note), whether it was carried over
-    from a note still sounding, the note behind it, and the model's own reading and margin."""
+    from a note still sounding, the note behind it, and the model's own reading and margin;
+    beat b starts at first_beat_sample + b * period_samples."""
 
     symbols: tuple[int | None, ...]
     filled: tuple[bool, ...]
     sources: tuple[HeardNote | None, ...]
     model: tuple[int | None, ...]
     margin: tuple[float, ...]
+    first_beat_sample: float
+    period_samples: float
 
     @property
     def heard(self) -> tuple[int | None, ...]:
@@ -117,14 +135,13 @@ class MelodyFinder:
         self,
         code: MelodyCode,
         params: FinderParams = FinderParams(),
-        listen: Callable[[float, float], tuple[int | None, float]] | None = None,
+        listener: BeatListener | None = None,
     ):
-        """`listen(start_sample, end_sample)`: the note the model heard most in that span (or
-        None) and its margin over the runner-up (PosteriorHistory.reading); without it, beats
-        with no note are erasures."""
+        """`listener`: what the model heard on a beat; without it, beats with no note are
+        erasures and only the smoother's notes count as heard."""
         self.code = code
         self.params = params
-        self.listen = listen
+        self.listener = listener
         self.reset()
 
     def reset(self) -> None:
@@ -212,9 +229,10 @@ class MelodyFinder:
     def _on_beats(self, group: list[HeardNote]) -> list[FoundMelody]:
         """Melodies read one symbol per beat (see rhythm_grid): split notes count once, a note
         lasting into the next beat repeats, a beat with no note gets the model's reading or is
-        left an erasure. Readings, in order, until the code accepts one: the notes (+ model on
-        empty beats); the notes with erasures; the model alone on every beat, then with its one
-        or two least sure beats erased."""
+        left an erasure. Readings, in order: the notes (+ model on empty beats); the notes with
+        erasures; the model alone on every beat, then with its one or two least sure beats
+        erased. The first the code accepts gives the melody, unless a later one is accepted
+        with nothing corrected and every beat's note heard (`_heard_notes`)."""
         grid = fit_beats(group, self.params.rhythm_tolerance)
         if grid is None:
             return []
@@ -228,26 +246,68 @@ class MelodyFinder:
             notes = tuple(dict.fromkeys(s for s in beats.sources[window] if s is not None))
             if not notes:
                 continue  # a melody needs at least one note the smoother heard
+            found: FoundMelody | None = None
             for reading, erasures in beats.readings(window):
                 if len(erasures) >= self.code.params.check_notes:
                     continue
                 result = self.code.decode([s or 0 for s in reading], erasures=erasures)
-                if result.valid:
-                    out.append(FoundMelody(notes, result))
+                if not result.valid:
+                    continue
+                heard = None
+                if not erasures and result.corrected == 0:
+                    heard = self._heard_notes(beats, i, reading, notes[0].sample_rate_hz)
+                if heard is not None:
+                    found = FoundMelody(heard, result)
                     break
+                found = found or FoundMelody(notes, result)
+            if found is not None:
+                out.append(found)
         return out
+
+    def _heard_notes(
+        self, beats: _Beats, first: int, reading: tuple[int | None, ...], rate_hz: int
+    ) -> tuple[HeardNote, ...] | None:
+        """One note per beat from beat `first` on, each as `reading` has it: the smoother's
+        note on the beat, else the note the model named itself in the beat's tone span. None
+        when a beat's note was not heard: a beat carried over from a note still sounding (its
+        re-attack was not heard), or one the model never named."""
+        out = []
+        for j, symbol in enumerate(reading, start=first):
+            source = beats.sources[j]
+            if beats.filled[j] or symbol is None:
+                return None
+            if source is not None and source.symbol == symbol:
+                out.append(source)
+                continue
+            start = max(0.0, beats.first_beat_sample + j * beats.period_samples)
+            end = start + GUESS_SPAN_FRACTION * beats.period_samples
+            confidence = self.listener.heard(symbol, start, end) if self.listener else None
+            if confidence is None:
+                return None
+            name = self.code.alphabet.names[symbol]
+            out.append(HeardNote(symbol, name, round(start), round(end), confidence, rate_hz))
+        return tuple(out)
 
     def _listen_to(self, grid: BeatGrid) -> _Beats:
         """The grid's beats with what the model heard on each, plus one beat more at either
         end where the model heard a note that the smoother dropped."""
         size = len(grid.symbols)
-        if self.listen is None:
-            return _Beats(grid.symbols, grid.filled, grid.sources, (None,) * size, (0.0,) * size)
-        span = GUESS_SPAN_FRACTION * grid.period_samples
+        period = grid.period_samples
+        if self.listener is None:
+            return _Beats(
+                grid.symbols,
+                grid.filled,
+                grid.sources,
+                (None,) * size,
+                (0.0,) * size,
+                grid.first_beat_sample,
+                period,
+            )
+        span = GUESS_SPAN_FRACTION * period
         model = []
         for b in range(-1, size + 1):
-            start = grid.first_beat_sample + b * grid.period_samples
-            model.append(self.listen(start, start + span))
+            start = grid.first_beat_sample + b * period
+            model.append(self.listener.reading(start, start + span))
         keep = slice(0 if model[0][0] is not None else 1, size + 1 + (model[-1][0] is not None))
         front, back = 1 - keep.start, keep.stop - size - 1
         return _Beats(
@@ -256,6 +316,8 @@ class MelodyFinder:
             sources=(None,) * front + grid.sources + (None,) * back,
             model=tuple(m[0] for m in model[keep]),
             margin=tuple(m[1] for m in model[keep]),
+            first_beat_sample=grid.first_beat_sample - front * period,
+            period_samples=period,
         )
 
     def _rhythmic(self, run: list[HeardNote]) -> bool:

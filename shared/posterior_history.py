@@ -46,14 +46,29 @@ class PosteriorHistory:
         the model is of it (its mean posterior minus the runner-up's). (None, 0) when no note
         reaches a mean posterior of MIN_MEAN_POSTERIOR there, or those windows are not (or no
         longer) known."""
-        lo = int(np.ceil((start_sample - self.first_centre_sample) / self.step_samples))
-        hi = int(np.ceil((end_sample - self.first_centre_sample) / self.step_samples))
-        lo, hi = max(lo, self._seen - self.capacity_windows, 0), min(hi, self._seen)
-        if hi <= lo:
+        rows = self._rows(start_sample, end_sample)
+        if not len(rows):
             return None, 0.0
-        rows = self._ring[np.arange(lo, hi) % self.capacity_windows]
         mass = rows[:, : self.n_notes].mean(axis=0)
         runner_up, best = np.argsort(mass)[-2:]
         if mass[best] < MIN_MEAN_POSTERIOR:
             return None, 0.0
         return int(best), float(mass[best] - mass[runner_up])
+
+    def heard(self, note: int, start_sample: float, end_sample: float) -> float | None:
+        """The model's mean posterior of `note` over windows centred in [start, end) if it
+        named that note (its top class, silence included) in at least one of them, else None:
+        a note the smoother dropped, but which the model itself heard there."""
+        rows = self._rows(start_sample, end_sample)
+        if not len(rows) or not np.any(rows.argmax(axis=1) == note):
+            return None
+        return float(rows[:, note].mean())
+
+    def _rows(self, start_sample: float, end_sample: float) -> np.ndarray:
+        """The kept posteriors of the windows centred in [start, end) (possibly none)."""
+        lo = int(np.ceil((start_sample - self.first_centre_sample) / self.step_samples))
+        hi = int(np.ceil((end_sample - self.first_centre_sample) / self.step_samples))
+        lo, hi = max(lo, self._seen - self.capacity_windows, 0), min(hi, self._seen)
+        if hi <= lo:
+            return self._ring[:0]
+        return self._ring[np.arange(lo, hi) % self.capacity_windows]

@@ -1,6 +1,7 @@
 """The streaming HMM smoother and the melody finder."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,34 @@ def test_repeated_notes_with_a_gap_stay_two_notes_and_glitches_vanish():
 def test_notes_shorter_than_the_minimum_are_dropped():
     labels = [SIL] * 5 + [4, 4] + [SIL] * 10
     assert run(NoteSmoother(N, SmoothingParams(min_note_windows=3)), posteriors(labels)) == []
+
+
+def _repeat_with_a_dip(silence: float) -> np.ndarray:
+    """Note 6 for 8 windows, one window where silence rises to `silence`, 8 more windows of 6:
+    a repeat whose rest a room filled, the model marking the re-attack only faintly."""
+    labels = [SIL] * 5 + [6] * 17 + [SIL] * 5
+    post = posteriors(labels, p=0.9)
+    post[13, 6], post[13, SIL] = 0.85 - silence, silence
+    return post
+
+
+def test_a_longer_minimum_note_lets_a_fainter_dip_split_a_repeat():
+    """Walking a note's chain of min_note_windows states costs nothing, so a longer chain makes
+    two notes cheaper against one long one (tune_smoothing.GRID): at 5 windows a dip to 0.2
+    silence splits the repeat, at 3 it takes 0.4; a steady long note stays one note."""
+    tuned = dict(p_note_on=0.8, p_note_off=0.5, p_note_change=0.01, silence_weight=3.0)
+    short, longer = (NoteSmoother(N, SmoothingParams(min_note_windows=k, **tuned)) for k in (3, 5))
+    two = [(6, 5, 12), (6, 14, 21)]
+
+    def notes(smoother, post):
+        return [(s.note, s.first_window, s.last_window) for s in run(smoother, post)]
+
+    assert notes(short, _repeat_with_a_dip(0.2)) == [(6, 5, 21)]
+    assert notes(longer, _repeat_with_a_dip(0.2)) == two
+    assert notes(short, _repeat_with_a_dip(0.4)) == two
+    assert notes(longer, _repeat_with_a_dip(0.05)) == [(6, 5, 21)]
+    steady = posteriors([SIL] * 5 + [6] * 20 + [SIL] * 5, p=0.9)
+    assert notes(longer, steady) == [(6, 5, 24)]
 
 
 def test_a_note_running_at_the_end_of_the_stream_is_closed_by_flush():
@@ -346,21 +375,85 @@ def test_posterior_history_names_the_note_of_a_span_and_forgets_old_windows():
     assert history.reading(0, 10**6)[0] is None
 
 
+class _Listener:
+    """A model that heard `truth` (beat -> note) on the beats of `_heard`'s rhythm; it names
+    those notes itself (`heard`) only where `named` says so."""
+
+    def __init__(self, truth: dict, named: bool = True, rate: int = 16000):
+        self.truth, self.named, self.rate = truth, named, rate
+        self.asked: list[tuple[int, float, float]] = []
+
+    def _beat(self, start):
+        return round((start / self.rate * 1000 - 500) / 200)
+
+    def reading(self, start, end):
+        beat = self._beat(start)
+        return self.truth.get(beat), 0.9 if beat in self.truth else 0.0
+
+    def heard(self, note, start, end):
+        self.asked.append((note, start, end))
+        return 0.7 if self.named and self.truth.get(self._beat(start)) == note else None
+
+
 def test_the_model_guess_fills_an_empty_beat_and_a_lost_last_note():
     code = MelodyCode()
     melody = code.new()
     notes = _heard(melody.notes)
     heard = notes[:4] + notes[5:12]  # the 5th and the last note never came out as notes
     truth = {4: melody.notes[4], 12: melody.notes[12]}
-    rate = 16000
-
-    def listen(start, end):
-        beat = round((start / rate * 1000 - 500) / 200)
-        return truth.get(beat), 0.9 if beat in truth else 0.0
-
-    finder = MelodyFinder(code, listen=listen)
+    listener = _Listener(truth)
+    finder = MelodyFinder(code, listener=listener)
     found = finder.process(heard, heard[-1].end_sample) + finder.flush()
     assert [f.result.melody.secret for f in found] == [melody.secret]
     assert found[0].result.corrected == 0  # read, not corrected
+    # the model named both notes itself: the melody was heard note for note, one per beat
+    assert [n.symbol for n in found[0].notes] == list(melody.notes)
+    assert found[0].notes[4].confidence == 0.7
+    assert abs(found[0].notes[4].start_ms - (500 + 4 * 200)) < 20  # on its beat
+    assert found[0].notes[:4] == tuple(heard[:4])  # the smoother's own notes are kept
     without = MelodyFinder(code)
     assert without.process(heard, heard[-1].end_sample) + without.flush() == []
+
+
+def test_a_beat_the_model_read_but_never_named_is_not_heard():
+    """The model's reading (most posterior over the beat) pairs, but where the model never named
+    the note (silence stayed its top class) the melody was not heard note for note."""
+    code = MelodyCode()
+    melody = code.new()
+    notes = _heard(melody.notes)
+    heard = notes[:4] + notes[5:]
+    finder = MelodyFinder(code, listener=_Listener({4: melody.notes[4]}, named=False))
+    found = finder.process(heard, heard[-1].end_sample) + finder.flush()
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+    assert found[0].result.corrected == 0
+    assert [n.symbol for n in found[0].notes] != list(melody.notes)  # 12 heard, not 13
+
+
+def test_a_repeat_carried_over_from_a_long_note_is_not_heard_even_if_the_model_names_it():
+    """Two equal notes heard as one long note: the beat reading repeats it and pairs, but no
+    re-attack was heard, so the melody does not count as heard note for note."""
+    code = MelodyCode()
+    melody = code.encode(0x1234566789)  # data notes 1 2 3 4 5 6 6 7 8 9
+    notes = _heard(melody.notes)
+    merged = _moved(notes[5], end_ms=notes[6].end_ms)
+    heard = [*notes[:5], merged, *notes[7:]]
+    listener = _Listener(dict(enumerate(melody.notes)))
+    finder = MelodyFinder(code, listener=listener)
+    found = finder.process(heard, heard[-1].end_sample) + finder.flush()
+    assert [f.result.melody.secret for f in found] == [melody.secret]
+    assert found[0].result.corrected == 0
+    assert len(found[0].notes) == len(melody.notes) - 1
+
+
+def test_posterior_history_says_whether_the_model_named_a_note():
+    history = PosteriorHistory(N, capacity_windows=50, first_centre_sample=100, step_samples=320)
+    weak = posteriors([SIL] * 10, p=0.6)
+    weak[4, 7], weak[4, SIL] = 0.5, 0.3  # one window names note 7 over silence
+    weak[6, 3], weak[6, SIL] = 0.35, 0.4  # note 3 only comes close
+    history.process(weak)
+    span = (100, 100 + 10 * 320)
+    assert history.heard(7, *span) == pytest.approx(np.mean(weak[:, 7]), rel=1e-6)
+    assert history.heard(3, *span) is None
+    assert history.reading(*span)[0] == 7
+    assert history.heard(7, 100 + 5 * 320, 100 + 10 * 320) is None  # not in that span
+    assert history.heard(7, 100 + 20 * 320, 100 + 30 * 320) is None  # not heard yet
