@@ -36,8 +36,7 @@ bench: setup
 
 # Rebuilds the shipped default model: train (~21 min on 2 cores, data generation included), int8
 # export with parity checks (99% window agreement, 95% same melody), smoothing tuning and the
-# recognizer evaluation (figures into models/default/eval.md, 14 min of it, measured with the
-# wider smoothing grid): about 40 min in all.
+# recognizer evaluation (figures into models/default/eval.md): 36 min in all, measured.
 model: setup
 	$(BIN)/melodypair train --out models/default
 	$(BIN)/melodypair quantize models/default

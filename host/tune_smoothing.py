@@ -5,11 +5,11 @@ drawn from the training distribution with their own seed: never the evaluation s
 of them are melodies where half the notes repeat, so that the choice pays for losing a
 re-attack (the hard case) more than the 1 in 16 repeats of random melodies would make it. The int8
 model's posteriors are computed once per window; each candidate `SmoothingParams` then turns
-them into notes. Each recording scores 1 when its melody is heard, that is when its true note
-sequence (runs of labelled frames) is one unbroken run of the notes heard, as the melody finder
-needs, and 2 when nothing else was heard in it either (no stray note). The candidate with the
-highest total wins; ties go to the fewest note errors (edit distance). The best parameters go
-into manifest.metrics["smoothing"], which the decoder reads.
+them into notes. The candidate that hears the most melodies wins, a melody counting as heard when
+its true note sequence (runs of labelled frames) is one unbroken run of the notes heard, as the
+melody finder needs, with notes heard before and after it ignored; ties go to the fewest note
+errors (edit distance). The best parameters go into manifest.metrics["smoothing"], which the
+decoder reads.
 """
 
 from __future__ import annotations
@@ -52,23 +52,22 @@ from melodypair.shared.smoothing import NoteSmoother, SmoothingParams
 # to 3 before, whose smoothing it kept exactly: the model shipped before 216 / 230 / 214, seed 2
 # 209 / 218 / 210, anneal seed 1 214 / 228 / 218. Counting strays within 240 ms of the melody
 # as errors chose 8 again for four of them.
-# Longer minimum notes are in the grid because a note's chain of min_note_windows states costs
-# nothing to walk, so the longer it is, the cheaper two notes are against one long one: at 5 a
-# faint dip of the posteriors splits a note lasting 11 windows or more, which is how a repeat
-# whose rest a room filled sounds. With only 2 and 3 in the grid the shipped model was tuned to
-# 3; on its tuning recordings (the rest of its smoothing kept) 2 / 3 / 4 / 5 / 6 heard 220 / 237 /
-# 239 / 250 / 249 of 300 melodies, 197 / 203 / 207 / 218 / 221 with no stray note.
-# Why a recording with no stray note counts twice: scored by melodies heard alone, the grid with
-# longer notes chose p_note_on 0.95 and silence weight 1 (265 melodies heard, 143 with no stray
-# note, against 249 and 221 at 6 windows, p_note_on 0.8, weight 3). Staying silent then costs
-# log 0.05 a window, so the smoother hears notes in the noise: on the recognizer evaluation
-# (same model, 50 trials a condition) all notes exact fell from 1348 / 1014 to 782 / 344
-# (summed over the 15 dry / 15 reverberant conditions), the re-attack row's extra notes in the
-# 0.5 s room rose from 2% to 11%, for 1496 / 1462 paired instead of 1488 / 1440. The melody
-# finder ignores strays, `melodypair decode` does not. The doubled score chose 6 windows,
-# p_note_on 0.8, weight 3, which also makes the fewest note errors of the grid (136 of 3900).
+# Not in the grid: minimum notes longer than 3 windows. Walking a note's chain of
+# min_note_windows states costs nothing, so the longer it is, the cheaper two notes are against
+# one long one: at 6 windows one window where silence's posterior rises to 0.2 splits a note of
+# 13 windows or more (at 3 it takes 0.4; tests/test_smoothing.py). In the pairing rhythm that
+# splits repeats whose rest a room filled: the shipped model at 6 windows (the rest of its
+# smoothing kept) heard 249 of its 300 tuning melodies instead of 237, and of the 3000
+# recordings of `melodypair compare`, 1469 / 1359 melodies exactly instead of 1469 / 1312 (dry /
+# rooms; all notes exact 1401 / 1125 instead of 1369 / 947, paired 1496 / 1458 against 1494 /
+# 1455). But it splits every long note: on 60 clean melodies of the training distribution
+# (notes of 100-400 ms) the note error rate was 2.8 / 6.7 / 13.2 / 16.0% at 3 / 4 / 5 / 6
+# windows, and a 300 ms tone was heard as two notes. The decoder transcribes any melody
+# (`melodypair decode`), not only the pairing rhythm, so the grid stops at 3. Scored by melodies
+# heard alone, a grid up to 6 also chose p_note_on 0.95 and weight 1, which hears notes in the
+# noise around the melody (recognizer evaluation, all notes exact 1348 / 1014 -> 782 / 344).
 GRID = {
-    "min_note_windows": [2, 3, 4, 5, 6],
+    "min_note_windows": [2, 3],
     "p_note_on": [0.05, 0.2, 0.5, 0.8, 0.95],
     "p_note_off": [0.1, 0.3, 0.5],
     "p_note_change": [0.01, 0.05],
@@ -143,10 +142,7 @@ def tune(bundle: ModelBundle, examples, grid: dict | None = None) -> tuple[Smoot
     repeats = sum(c.repeats for c in counts)
     n_cases = max(len(cases), 1)
     return best, {
-        "melody_heard": sum(
-            melody_heard(heard, truth) for heard, (_, truth) in zip(heard_notes, cases, strict=True)
-        )
-        / n_cases,
+        "melody_heard": best_score[0] / n_cases,
         "note_error_rate": -best_score[1] / max(total, 1),
         "notes": total,
         "exact": sum(h == t for h, (_, t) in zip(heard_notes, cases, strict=True)) / n_cases,
@@ -164,11 +160,10 @@ def melody_heard(heard: list[int], played: list[int]) -> bool:
 
 
 def tuning_score(heard_notes: list[list[int]], played: list[list[int]]) -> tuple[int, int]:
-    """(melodies heard + recordings heard with no stray note, minus note errors): the larger
-    the better, the first figure first."""
+    """(melodies heard, minus note errors): the larger the better, melodies first."""
     pairs = list(zip(heard_notes, played, strict=True))
     return (
-        sum(melody_heard(h, t) + (h == t) for h, t in pairs),
+        sum(melody_heard(h, t) for h, t in pairs),
         -sum(note_sequence_errors(h, t) for h, t in pairs),
     )
 

@@ -60,8 +60,9 @@ def _repeat_with_a_dip(silence: float) -> np.ndarray:
 
 def test_a_longer_minimum_note_lets_a_fainter_dip_split_a_repeat():
     """Walking a note's chain of min_note_windows states costs nothing, so a longer chain makes
-    two notes cheaper against one long one (tune_smoothing.GRID): at 5 windows a dip to 0.2
-    silence splits the repeat, at 3 it takes 0.4; a steady long note stays one note."""
+    two notes cheaper against one long one: at 5 windows a dip to 0.2 silence splits the
+    repeat, at 3 it takes 0.4; a steady long note stays one note. (Real long notes dip that
+    much too, which is why tune_smoothing.GRID stops at 3.)"""
     tuned = dict(p_note_on=0.8, p_note_off=0.5, p_note_change=0.01, silence_weight=3.0)
     short, longer = (NoteSmoother(N, SmoothingParams(min_note_windows=k, **tuned)) for k in (3, 5))
     two = [(6, 5, 12), (6, 14, 21)]
