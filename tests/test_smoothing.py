@@ -412,6 +412,8 @@ def test_the_model_guess_fills_an_empty_beat_and_a_lost_last_note():
     assert found[0].notes[4].confidence == 0.7
     assert abs(found[0].notes[4].start_ms - (500 + 4 * 200)) < 20  # on its beat
     assert found[0].notes[:4] == tuple(heard[:4])  # the smoother's own notes are kept
+    # the model is asked only about the beats where the smoother heard nothing
+    assert {listener._beat(start) for _, start, _ in listener.asked} == {4, 12}
     without = MelodyFinder(code)
     assert without.process(heard, heard[-1].end_sample) + without.flush() == []
 
