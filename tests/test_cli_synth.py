@@ -58,7 +58,7 @@ def test_synth_random_as_a_program_with_json(tmp_path):
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["file"] == str(out) and info["rate"] == 44100 and info["timbre"] == "pluck"
-    assert info["duration_ms"] == pytest.approx(2600.0)
+    assert info["duration_ms"] == pytest.approx(2990.0)  # 13 notes x (160 + 70) ms
     audio, rate = read_wav(out)
     assert rate == 44100
     expected = _expected_pcm16(info["notes"], timbre=Timbre("pluck"), sample_rate_hz=44100)
@@ -83,7 +83,7 @@ def test_synth_given_notes_in_every_sample_format(tmp_path, capsys, bits, tolera
     params = SynthParams(timbre=Timbre("triangle"), tempo=2.0, detune_cents=-20.0)
     expected = render_notes([0, 2, 4, 15], params=params).audio
     audio, rate = read_wav(out)
-    assert rate == 16000 and audio.size == 6400  # 4 notes x 200 ms / tempo 2
+    assert rate == 16000 and audio.size == 7360  # 4 notes x 230 ms / tempo 2
     np.testing.assert_allclose(audio, expected, rtol=0, atol=tolerance)
 
 

@@ -192,3 +192,33 @@ def test_leap_prob_leans_melodies_to_leaps_and_at_zero_draws_what_it_drew_before
     assert dataset.pairing_like(dataset.DataConfig(leap_prob=0.3), 13).leap_prob == 0.0
     with pytest.raises(dataset.UsageError, match="leap_prob"):
         dataset.data_config_from_table({"leap_prob": 1.5})
+
+
+def _onset_steps_ms(cfg) -> np.ndarray:
+    condition = dataset.Condition("sine", 16000, "none", float("inf"), 0.0, -20.0)
+    ex = dataset.make_example(np.random.default_rng(3), cfg, condition=condition)
+    return np.diff([start for _, start, _ in ex.note_spans]) / 16.0
+
+
+def test_training_plays_tighter_rests_than_pairing_and_evaluation_plays_what_pairing_does():
+    """Training's pairing-rhythm examples (and the smoothing tuning) rest `pairing_rest_ms`, the
+    re-attack row its own short rest; everything measured as pairing plays it uses the pairing
+    rhythm's rest."""
+    from melodypair.host import reattack_eval, tune_smoothing
+    from melodypair.shared.rhythm import DEFAULT_RHYTHM
+
+    base = dataset.DataConfig(pairing_rhythm_prob=1.0, pairing_tempo_jitter=0.0, notes=(8, 8))
+    assert base.pairing_rest_ms < DEFAULT_RHYTHM.rest_ms
+    tone_ms = DEFAULT_RHYTHM.tone_ms
+    cases = [
+        (base, tone_ms + base.pairing_rest_ms),
+        (dataset.pairing_like(base, 13), DEFAULT_RHYTHM.note_ms),
+        (dataset.pairing_like(dataset.eval_config(base), 13), DEFAULT_RHYTHM.note_ms),
+        (reattack_eval._config(), tone_ms + reattack_eval.REST_MS),
+        (tune_smoothing.tuning_config(), tone_ms + base.pairing_rest_ms),
+    ]
+    for cfg, step_ms in cases:
+        steps = _onset_steps_ms(cfg)
+        assert steps.size >= 7 and np.allclose(steps, step_ms, atol=0.1), (cfg, steps)
+    with pytest.raises(dataset.UsageError, match="pairing_rest_ms"):
+        dataset.data_config_from_table({"pairing_rest_ms": -5.0})
