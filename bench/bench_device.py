@@ -2,11 +2,13 @@
 
 - CPU share while listening = CPU seconds / seconds of audio for the whole listening chain
   (48 kHz capture rate -> resample -> features -> int8 LSTM -> smoothing -> melody finder), fed
-  10 minutes of audio with a pairing melody every 20 s, in a fresh process (no TensorFlow).
+  30 minutes of audio with a pairing melody every 20 s, in a fresh process (no TensorFlow).
   Fed faster than real time, the ratio is what live listening costs a core.
-- RSS after 10 minutes of audio in one process, and its growth: the least-squares trend of RSS
-  sampled after every 20 s from minute 5 (warmed up) to 10, over 5 minutes. A leak shows as a
-  steady rise; the allocator's one-off steps of a few MB (seen both ways) barely move it.
+- RSS over 30 minutes of audio in one process (the highest, sampled after every 20 s from
+  minute 5, warmed up), and its growth: the least-squares trend of those samples, per 5 minutes.
+  A leak shows as a steady rise. RSS also swings between about 58 and 65 MB in a cycle of 5-7
+  minutes (allocator steps, seen both ways, with no trend over 30 minutes); a fit over minutes
+  5-10 alone read one upward step as 4.3 MB of growth, so the fit spans 25 minutes.
 - Latency: from the end of the last note (in the audio) to the moment the streaming decoder,
   fed 20 ms chunks, reports the melody = audio still needed after the note + compute time.
 """
@@ -48,7 +50,7 @@ def twenty_seconds():
 found, played, latencies_ms, trend = 0, 0, [], []
 cpu0 = time.process_time()
 audio_s = 0.0
-for minute_block in range(30):  # 30 x 20 s = 10 minutes
+for minute_block in range(90):  # 90 x 20 s = 30 minutes
     block, secret, last_end = twenty_seconds()
     played += 1
     for i in range(0, block.size, CHUNK):
@@ -68,7 +70,7 @@ slope_mb_per_min = float(np.polyfit(minutes, trend, 1)[0])
 print(json.dumps({"cpu_share": cpu / audio_s, "found": found, "played": played,
                   "latency_ms_max": max(latencies_ms) if latencies_ms else None,
                   "latency_ms_median": float(np.median(latencies_ms)) if latencies_ms else None,
-                  "rss_5min_mb": trend[0], "rss_10min_mb": trend[-1],
+                  "rss_max_mb": max(trend),
                   "rss_trend_mb_per_5min": 5 * slope_mb_per_min,
                   "tensorflow": "tensorflow" in sys.modules}))
 """
@@ -104,14 +106,14 @@ def run() -> list[dict]:
             "ok": r["found"] == r["played"],
         },
         {
-            "name": "listening RSS after 10 minutes",
-            "value": r["rss_10min_mb"],
+            "name": "listening RSS, highest in minutes 5-30",
+            "value": r["rss_max_mb"],
             "unit": "MB",
             "target": "< 120",
-            "ok": r["rss_10min_mb"] < 120,
+            "ok": r["rss_max_mb"] < 120,
         },
         {
-            "name": "RSS trend from minute 5 to 10 (fit, per 5 min)",
+            "name": "RSS trend from minute 5 to 30 (fit, per 5 min)",
             "value": growth,
             "unit": "MB",
             "target": "< 2",
