@@ -206,12 +206,15 @@ def eval_config(base: DataConfig | None = None) -> DataConfig:
     )
 
 
-def pairing_like(base: DataConfig, melody_notes: int, repeat_prob: float = 0.0) -> DataConfig:
+def pairing_like(
+    base: DataConfig, melody_notes: int, repeat_prob: float = 0.0, rest_ms: float | None = None
+) -> DataConfig:
     """`base` narrowed to what pairing plays: one melody of `melody_notes` random notes (with
     the default `repeat_prob` 0 a repeat only as often as chance makes one, and no lean to
     leaps) in the pairing rhythm at its tempo, every note at one level (as a pairing player
     plays them; the quiet-note evaluation pins uneven ones itself), with silence around it and
-    no interferer (the room, microphone and noise still come from `base`)."""
+    no interferer (the room, microphone and noise still come from `base`). The rests are the
+    pairing rhythm's unless `rest_ms` says otherwise."""
     return replace(
         base,
         note_gain_db=0.0,
@@ -221,7 +224,7 @@ def pairing_like(base: DataConfig, melody_notes: int, repeat_prob: float = 0.0) 
         leap_prob=0.0,
         pairing_rhythm_prob=1.0,
         pairing_tempo_jitter=0.0,
-        pairing_rest_ms=DEFAULT_RHYTHM.rest_ms,
+        pairing_rest_ms=DEFAULT_RHYTHM.rest_ms if rest_ms is None else rest_ms,
         interferer_prob=0.0,
         empty_prob=0.0,
         lead_ms=(300.0, 1000.0),

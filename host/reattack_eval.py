@@ -18,7 +18,7 @@ measures the re-attack, not the noise). Both decoders hear the same audio:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -84,8 +84,8 @@ def count_repeats(played: list[int], heard: list[int]) -> RepeatCount:
 
 
 def _config() -> dataset.DataConfig:
-    cfg = dataset.pairing_like(dataset.eval_config(), MelodyCode().params.total_notes, REPEAT_PROB)
-    return replace(cfg, pairing_rest_ms=REST_MS)
+    notes = MelodyCode().params.total_notes
+    return dataset.pairing_like(dataset.eval_config(), notes, REPEAT_PROB, rest_ms=REST_MS)
 
 
 def _trials(args) -> list[dict]:

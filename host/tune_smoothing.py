@@ -98,8 +98,8 @@ def tuning_config(repeat_prob: float = 0.0) -> DataConfig:
     weight-8 trap, README "Smoothing").
     """
     base = DataConfig()
-    cfg = pairing_like(base, MelodyCode().params.total_notes, repeat_prob)
-    return replace(cfg, pairing_rest_ms=base.pairing_rest_ms)
+    notes = MelodyCode().params.total_notes
+    return pairing_like(base, notes, repeat_prob, rest_ms=base.pairing_rest_ms)
 
 
 def tuning_recordings(seed: int, progress: bool = True) -> list:

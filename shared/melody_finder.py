@@ -293,21 +293,12 @@ class MelodyFinder:
         end where the model heard a note that the smoother dropped."""
         size = len(grid.symbols)
         period = grid.period_samples
-        if self.listener is None:
-            return _Beats(
-                grid.symbols,
-                grid.filled,
-                grid.sources,
-                (None,) * size,
-                (0.0,) * size,
-                grid.first_beat_sample,
-                period,
-            )
         span = GUESS_SPAN_FRACTION * period
-        model = []
-        for b in range(-1, size + 1):
-            start = grid.first_beat_sample + b * period
-            model.append(self.listener.reading(start, start + span))
+        model: list[tuple[int | None, float]] = [(None, 0.0)] * (size + 2)
+        if self.listener is not None:
+            for b in range(-1, size + 1):
+                start = grid.first_beat_sample + b * period
+                model[b + 1] = self.listener.reading(start, start + span)
         keep = slice(0 if model[0][0] is not None else 1, size + 1 + (model[-1][0] is not None))
         front, back = 1 - keep.start, keep.stop - size - 1
         return _Beats(
