@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--false-accept-trials",
         type=whole_number(1),
-        help="pairings between different melodies (default 1200 full, 300 quick)",
+        help="pairings between different melodies, per decoder (default 1200 full, 300 quick)",
     )
     p.add_argument(
         "--decoders",
@@ -58,7 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--check",
         action="store_true",
-        help="exit 1 unless a quiet dry room pairs >= 99%% and no false accept happened",
+        help=(
+            "exit 1 unless a quiet dry room pairs >= 99%% and no melody decoder paired two "
+            "devices that heard different melodies (ggwave's false accepts are only reported)"
+        ),
     )
     p.add_argument("--json", action="store_true", help="print one JSON summary object")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -112,6 +115,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                     "quiet_success": data["quiet_success"],
                     "false_accept_trials": data["false_accept_trials"],
                     "false_accepts": data["false_accepts"],
+                    "false_accepts_by_decoder": data["false_accepts_by_decoder"],
                     "checks": checks,
                 }
             )
@@ -123,13 +127,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         print()
         print(report.modem_table(data))
         print(
-            f"\nfalse accepts: {data['false_accepts']} of {data['false_accept_trials']}; "
+            f"\nfalse accepts (melody decoders): {data['false_accepts']} of "
+            f"{data['false_accept_trials']}; "
             f"{data['trials']} trials in {data['elapsed_s']:.0f} s; report in {out_dir}/"
         )
     if args.check and not (checks["clean_ok"] and checks["false_accepts_ok"]):
         raise EvaluationCheckFailed(
             f"evaluation check failed: the quiet dry room paired "
             f"{report.percent(checks['clean_pairing_learned'])} (need >= 99%), "
-            f"false accepts {data['false_accepts']} (need 0); see {out_dir}/report.md"
+            f"melody decoders' false accepts {data['false_accepts']} (need 0); "
+            f"see {out_dir}/report.md"
         )
     return 0

@@ -9,8 +9,10 @@ succeeds when both reach Done with the same key. Every melody decoder hears exac
 audio and goes through the same melody finder and code; the ggwave peer sends the same 40 bits
 through the same two device channels and its payload is used as the same password.
 
-False accepts: device A's accepted melody from one trial against device B's from a trial with
-another melody, through the same protocol; none may pair.
+False accepts, per decoder: device A's accepted password from one trial against device B's from a
+trial with another melody, both heard by that decoder, through the same protocol; none may pair.
+Per decoder, because devices of one system pair with each other, and because a decoder that turns
+noise into the same wrong password in two trials is exactly what the count is there to catch.
 
 Seeds: every trial has its own generator, derived from (seed, sweep point, trial), so results do
 not depend on the number of workers or on which optional peers are installed. Only the timings
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -170,6 +173,8 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class FalseAcceptResult:
+    """One decoder's false-accept trials: pairs of its devices that heard different melodies."""
+
     trials: int
     accepts: int  # both sides Done with the same key
     one_sided: int  # exactly one side Done (must be 0 too)
@@ -183,7 +188,7 @@ class EvalResult:
     options: RunOptions
     records: list[TrialRecord]
     confusion: dict[str, np.ndarray]  # decoder -> [played, heard] counts, index 16 = none
-    false_accepts: FalseAcceptResult
+    false_accepts: dict[str, FalseAcceptResult]  # decoder -> its false-accept trials
     skipped: dict[str, str]
     model: dict
     elapsed_s: float
@@ -531,27 +536,43 @@ def _tasks(sweep: Sweep, chunk: int) -> list[tuple[int, int, int]]:
     ]
 
 
-def _false_accept_pairs(
-    records: list[TrialRecord], count: int, seed: int
-) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """`count` (device A, device B) pairs of accepted passwords from trials whose melodies
-    differ, drawn reproducibly from every decoder's accepted melodies and payloads."""
-    accepted = [
-        (r.secret, d.data)
-        for r in sorted(records, key=lambda r: (r.point, r.trial, r.decoder))
-        for d in r.devices
-        if d.data is not None
-    ]
-    secrets = {s for s, _ in accepted}
-    if len(secrets) < 2:
-        return []
-    rng = np.random.default_rng([seed, 0xFA])
-    pairs = []
-    while len(pairs) < count:
-        i, j = rng.integers(len(accepted), size=2)
-        if accepted[i][0] != accepted[j][0]:
-            pairs.append((accepted[i][1], accepted[j][1]))
-    return pairs
+Pairs = list[tuple[tuple[int, ...], tuple[int, ...]]]
+
+
+def _false_accept_pairs(records: list[TrialRecord], count: int, seed: int) -> dict[str, Pairs]:
+    """Per decoder, `count` (device A, device B) pairs of the passwords it accepted in trials
+    whose melodies differ, drawn reproducibly (the draw of one decoder does not depend on which
+    others ran); a decoder that accepted fewer than two melodies has none."""
+    out = {}
+    for decoder in sorted({r.decoder for r in records}):
+        accepted = [
+            (r.secret, d.data)
+            for r in sorted(records, key=lambda r: (r.point, r.trial))
+            if r.decoder == decoder
+            for d in r.devices
+            if d.data is not None
+        ]
+        if len({s for s, _ in accepted}) < 2:
+            continue
+        rng = np.random.default_rng([seed, 0xFA, zlib.crc32(decoder.encode())])
+        pairs: Pairs = []
+        while len(pairs) < count:
+            i, j = rng.integers(len(accepted), size=2)
+            if accepted[i][0] != accepted[j][0]:
+                pairs.append((accepted[i][1], accepted[j][1]))
+        out[decoder] = pairs
+    return out
+
+
+def melody_false_accepts(false_accepts: dict[str, FalseAcceptResult]) -> FalseAcceptResult:
+    """The melody decoders' false accepts together: what `--check` holds at zero. ggwave is a
+    peer whose counts are reported, not checked (its noise decodes can repeat, e.g. all zeros)."""
+    mine = [fa for name, fa in false_accepts.items() if not name.startswith(GGWAVE_PREFIX)]
+    return FalseAcceptResult(
+        sum(fa.trials for fa in mine),
+        sum(fa.accepts for fa in mine),
+        sum(fa.one_sided for fa in mine),
+    )
 
 
 def run(sweep: Sweep, options: RunOptions = RunOptions()) -> EvalResult:
@@ -583,14 +604,15 @@ def run(sweep: Sweep, options: RunOptions = RunOptions()) -> EvalResult:
             confusion[name] = confusion.get(name, 0) + chunk_confusion[name]
         bar.update(len({(r.point, r.trial) for r in chunk_records}))
 
-    fa_pairs: list = []
+    fa_pairs: dict[str, Pairs] = {}
+    fa: dict[str, tuple[int, int]] = {}
     if options.workers <= 1:
         _init_worker(*init)
         for task in tasks:
             collect(_run_chunk(task))
         bar.close()
         fa_pairs = _false_accept_pairs(records, sweep.false_accept_trials, options.seed)
-        fa = _run_false_accepts(fa_pairs)
+        fa = {name: _run_false_accepts(pairs) for name, pairs in fa_pairs.items()}
     else:
         with ProcessPoolExecutor(
             options.workers, initializer=_init_pool_worker, initargs=init
@@ -599,29 +621,38 @@ def run(sweep: Sweep, options: RunOptions = RunOptions()) -> EvalResult:
                 collect(future.result())
             bar.close()
             fa_pairs = _false_accept_pairs(records, sweep.false_accept_trials, options.seed)
-            step = max(1, len(fa_pairs) // (4 * options.workers))
-            chunks = [fa_pairs[i : i + step] for i in range(0, len(fa_pairs), step)]
+            total = sum(len(p) for p in fa_pairs.values())
+            step = max(1, total // (4 * options.workers))
             fa_bar = tqdm(
-                total=len(fa_pairs),
+                total=total,
                 desc="false-accept trials",
                 unit="pair",
                 disable=not options.progress,
             )
-            accepts = one_sided = 0
-            futures = {pool.submit(_run_false_accepts, c): len(c) for c in chunks}
+            futures = {
+                pool.submit(_run_false_accepts, pairs[i : i + step]): (
+                    name,
+                    len(pairs[i : i + step]),
+                )
+                for name, pairs in fa_pairs.items()
+                for i in range(0, len(pairs), step)
+            }
+            fa = {name: (0, 0) for name in fa_pairs}
             for future in as_completed(futures):
+                name, size = futures[future]
                 a, o = future.result()
-                accepts, one_sided = accepts + a, one_sided + o
-                fa_bar.update(futures[future])
+                fa[name] = (fa[name][0] + a, fa[name][1] + o)
+                fa_bar.update(size)
             fa_bar.close()
-            fa = (accepts, one_sided)
     records.sort(key=lambda r: (r.point, r.trial, r.decoder))
     return EvalResult(
         sweep=sweep,
         options=options,
         records=records,
         confusion=confusion,
-        false_accepts=FalseAcceptResult(len(fa_pairs), fa[0], fa[1]),
+        false_accepts={
+            name: FalseAcceptResult(len(pairs), *fa[name]) for name, pairs in fa_pairs.items()
+        },
         skipped=skipped,
         model=model,
         elapsed_s=time.perf_counter() - started,

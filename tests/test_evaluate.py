@@ -51,20 +51,53 @@ def test_alignment_counts_substitutions_insertions_and_deletions():
     assert ev.align([], [5], none) == [(none, 5)]
 
 
-def test_false_accept_pairs_only_join_different_melodies():
-    def device(data):
-        return ev.DeviceOutcome(data, True, False, True, 0, 13, 0, 0.1, 3.0)
+def _device(data):
+    return ev.DeviceOutcome(data, data is not None, False, True, 0, 13, 0, 0.1, 3.0)
 
-    def trial(t, secret, heard_b):
-        devices = (device((secret,) * 10), device(heard_b))
-        return ev.TrialRecord("stft", 0, t, "sine", secret, True, devices, 2.5, 0.01, 10.0)
 
-    records = [trial(0, 1, (1,) * 10), trial(1, 2, None), trial(2, 3, (3,) * 10)]
-    pairs = ev._false_accept_pairs(records, 50, seed=1)
-    assert len(pairs) == 50
-    assert all(a != b for a, b in pairs)
-    assert {a[0] for a, _ in pairs} == {1, 2, 3}
-    assert ev._false_accept_pairs(records[:1], 10, seed=1) == []
+def _trial(decoder, t, secret, heard_a, heard_b):
+    devices = (_device(heard_a), _device(heard_b))
+    return ev.TrialRecord(decoder, 0, t, "sine", secret, True, devices, 2.5, 0.01, 10.0)
+
+
+def test_false_accept_pairs_join_different_melodies_of_one_decoder():
+    stft = [
+        _trial("stft", 0, 1, (1,) * 10, (1,) * 10),
+        _trial("stft", 1, 2, (2,) * 10, None),
+        _trial("stft", 2, 3, (3,) * 10, (3,) * 10),
+    ]
+    garbage = (0,) * 10  # a peer that turns noise into the same payload in two trials
+    peer = [_trial("ggwave:X", t, t + 1, garbage, None) for t in range(3)]
+    pairs = ev._false_accept_pairs(stft + peer, 50, seed=1)
+    assert set(pairs) == {"stft", "ggwave:X"}
+    assert len(pairs["stft"]) == len(pairs["ggwave:X"]) == 50
+    assert all(a != b for a, b in pairs["stft"])
+    assert {a[0] for a, _ in pairs["stft"]} == {1, 2, 3}
+    assert all(a == b == garbage for a, b in pairs["ggwave:X"])
+    assert ev._false_accept_pairs(stft, 50, seed=1)["stft"] == pairs["stft"]
+    assert ev._false_accept_pairs(stft[:1] + peer[:1], 10, seed=1) == {}
+
+
+def test_the_check_counts_the_melody_decoders_and_reports_the_peers(tiny_result):
+    def with_accepts(stft, peer):
+        fa = {
+            "stft": ev.FalseAcceptResult(20, stft, 0),
+            "ggwave:X": ev.FalseAcceptResult(9, peer, 0),
+        }
+        return report.build_report(replace(tiny_result, false_accepts=fa))
+
+    peer_only = with_accepts(0, 2)
+    assert peer_only["checks"]["false_accepts_ok"]
+    assert (peer_only["false_accepts"], peer_only["false_accept_trials"]) == (0, 20)
+    assert peer_only["false_accepts_by_decoder"]["ggwave:X"] == {
+        "trials": 9,
+        "accepts": 2,
+        "one_sided": 0,
+    }
+    assert "| ggwave:X | 9 | 2 | 0 |" in report.render_markdown(peer_only)
+    assert "| ggwave:X | 9 | 2 | 0 |" in report.readme_block(peer_only, "x.png")
+    mine = with_accepts(1, 0)
+    assert not mine["checks"]["false_accepts_ok"] and mine["false_accepts"] == 1
 
 
 # ---------------------------------------------------------------- peers
@@ -138,14 +171,16 @@ def test_runner_yields_one_record_per_trial_and_decoder(tiny_result):
     assert all(r.paired for r in quiet)  # the rule-based peer pairs clean audio
     assert all(r.time_to_pair_s > r.on_air_s for r in quiet)
     assert len({r.secret for r in result.records}) == 5
-    assert result.false_accepts.trials == 20
-    assert result.false_accepts.accepts == 0 and result.false_accepts.one_sided == 0
+    assert set(result.false_accepts) == set(result.decoders)
+    for fa in result.false_accepts.values():
+        assert fa.trials == 20 and fa.accepts == 0 and fa.one_sided == 0
     assert result.confusion["stft"].sum() >= 3 * 2 * 13
 
 
 def test_runner_is_reproducible_whatever_the_workers(tiny_result):
     again = ev.run(_tiny_sweep(), _tiny_options(workers=2, chunk_trials=1))
     assert _outcomes(again) == _outcomes(tiny_result)
+    assert again.false_accepts == tiny_result.false_accepts
 
 
 def test_runner_says_what_it_skipped():
