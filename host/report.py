@@ -504,9 +504,10 @@ def false_accept_table(report: dict) -> str:
         }
     }
     lines = ["| decoder | trials | paired | one side only |", "|---|---|---|---|"]
+    order = {name: i for i, name in enumerate(report.get("decoders", []))}
     lines += [
         f"| {name} | {f['trials']} | {f['accepts']} | {f['one_sided']} |"
-        for name, f in rows.items()
+        for name, f in sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order)))
     ]
     return "\n".join(lines)
 
