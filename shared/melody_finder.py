@@ -196,7 +196,9 @@ class MelodyFinder:
             if fast:
                 self._skip_onset = sounding.start_sample
                 found.append(fast)
-        if self._group and self._gap_ms(self._group[-1].end_sample, decided_until_sample) > (
+        # A note already sounding decides whether the group goes on, however long it lasts.
+        until = sounding.start_sample if sounding is not None else decided_until_sample
+        if self._group and self._gap_ms(self._group[-1].end_sample, until) > (
             self.params.max_gap_ms
         ):
             found.extend(self._close_group())

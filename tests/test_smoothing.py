@@ -396,6 +396,27 @@ def test_notes_that_keep_only_a_loose_rhythm_are_read_as_heard_never_corrected()
     assert [(f.result.melody, f.result.corrected) for f in steady] == [(melody, 1)]
 
 
+def test_a_missed_note_does_not_end_the_group_while_the_next_one_sounds():
+    """A note missed in noise leaves a gap of a beat and a rest; the next note's onset is decided
+    within it, but the note ends later than the gap allows. The group used to close when the
+    decoder had decided that far, so the melody came in two parts and was lost."""
+    code = MelodyCode()
+    melody = code.encode(0x1234567890)
+    notes = _heard(melody.notes, step_ms=230.0)
+    heard = notes[:10] + notes[11:]  # the 11th note was not heard
+    rate = heard[0].sample_rate_hz
+    finder = MelodyFinder(code)
+    found = finder.process(heard[:10], decided_until_sample=heard[9].end_sample)
+    sounding = heard[10]
+    decided = sounding.start_sample + 155 * rate // 1000  # the note lasts 160 ms
+    gap_ms = 1000 * (decided - heard[9].end_sample) / rate
+    assert gap_ms > FinderParams().max_gap_ms  # decided past the gap, the note still sounding
+    so_far = HeardNote(sounding.symbol, "x", sounding.start_sample, decided, 0.9, rate)
+    found += finder.process([], decided_until_sample=decided, sounding=so_far)
+    found += finder.process(heard[10:], decided_until_sample=heard[-1].end_sample) + finder.flush()
+    assert [(f.result.melody, f.result.corrected) for f in found] == [(melody, 1)]
+
+
 def test_many_real_notes_off_the_beat_mean_no_rhythm():
     code = MelodyCode()
     melody = code.encode(0x1234567890)  # no note repeats the one before it
