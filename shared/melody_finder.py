@@ -235,9 +235,9 @@ class MelodyFinder:
 
     def _close_group(self) -> list[FoundMelody]:
         """The group's melody: a run of its notes that is one as heard, else the one read on its
-        beats with the fewest corrections. A run is never corrected: the beats hear every melody
-        that a corrected run would, and what only a corrected run made of the notes was not the
-        melody played (`make eval`, two seeds: 26 of 26)."""
+        beats with the fewest corrections. A run is never corrected: in `make eval` (two seeds)
+        the beats found every played melody that a corrected run found, and none of the 26 that
+        only a corrected run found had been played."""
         group, self._group = self._group, []
         n = self.code.params.total_notes
         best: FoundMelody | None = None
