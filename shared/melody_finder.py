@@ -235,9 +235,11 @@ class MelodyFinder:
 
     def _close_group(self) -> list[FoundMelody]:
         """The group's melody: a run of its notes that is one as heard, else the one read on its
-        beats with the fewest corrections. A run is never corrected: in `make eval` (two seeds)
-        the beats found every played melody that a corrected run found, and none of the 26 that
-        only a corrected run found had been played."""
+        beats with the fewest corrections, of those the one whose notes start closest to their
+        beats (a window shifted against the melody can need as few corrections). A run is never
+        corrected: in `make eval` (two seeds) the beats found every played melody that a
+        corrected run found, and none of the 26 that only a corrected run found had been
+        played."""
         group, self._group = self._group, []
         n = self.code.params.total_notes
         best: FoundMelody | None = None
@@ -249,12 +251,14 @@ class MelodyFinder:
             if result.valid and result.corrected == 0:
                 best = FoundMelody(tuple(run), result)
                 break
-        for found in self._on_beats(group):
+        on_beats = self._on_beats(group)
+        if on_beats:
+            found, _ = min(on_beats, key=lambda fs: (fs[0].result.corrected, fs[1]))
             if best is None or found.result.corrected < best.result.corrected:
                 best = found
         return [best] if best else []
 
-    def _on_beats(self, group: list[HeardNote]) -> list[FoundMelody]:
+    def _on_beats(self, group: list[HeardNote]) -> list[tuple[FoundMelody, float]]:
         """Melodies read one symbol per beat (see rhythm_grid): split notes count once, a note
         lasting into the next beat repeats, a beat with no note gets the model's reading or is
         left an erasure. Readings, in order: the notes (+ model on empty beats); the notes with
@@ -262,7 +266,7 @@ class MelodyFinder:
         erased. The first the code accepts gives the melody, unless a later one is accepted
         with nothing corrected and every beat's note heard (`_heard_notes`). Where the window's
         notes start further off their beats than MAX_CORRECTED_SPREAD, only a reading that is a
-        melody as it stands counts."""
+        melody as it stands counts. Each melody comes with its window's onset spread."""
         grid = fit_beats(group, self.params.rhythm_tolerance)
         if grid is None:
             return []
@@ -277,7 +281,8 @@ class MelodyFinder:
             if not notes:
                 continue  # a melody needs at least one note the smoother heard
             found: FoundMelody | None = None
-            steady = beats.onset_spread(window) <= MAX_CORRECTED_SPREAD
+            spread = beats.onset_spread(window)
+            steady = spread <= MAX_CORRECTED_SPREAD
             for reading, erasures in beats.readings(window):
                 if len(erasures) >= self.code.params.check_notes or (erasures and not steady):
                     continue
@@ -292,7 +297,7 @@ class MelodyFinder:
                     break
                 found = found or FoundMelody(notes, result)
             if found is not None:
-                out.append(found)
+                out.append((found, spread))
         return out
 
     def _heard_notes(

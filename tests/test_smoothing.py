@@ -417,6 +417,23 @@ def test_a_missed_note_does_not_end_the_group_while_the_next_one_sounds():
     assert [(f.result.melody, f.result.corrected) for f in found] == [(melody, 1)]
 
 
+def test_of_two_windows_needing_one_correction_the_one_on_the_beat_wins():
+    """A note heard before the melody (a voice, 40 ms off its beat) and one wrong note: the
+    window from that note on is one note from another melody, as the melody's own window is
+    from the played one. The window whose notes start closer to their beats wins, not the
+    earlier one."""
+    code = MelodyCode()
+    melody = code.encode(0xE130D1BD5C)
+    shifted = code.decode([0, *melody.notes[:12]], erasures=(0,)).melody
+    assert shifted.notes[1:] == melody.notes[:12]  # the melody, one beat later, but for its end
+    wrong = list(melody.notes)
+    wrong[2] = 2  # played 3
+    before = _heard([shifted.notes[0]], start_ms=540.0)  # its beat starts at 500 ms
+    heard = before + _heard(wrong, start_ms=730.0, step_ms=230.0)
+    found = _found(code, heard)
+    assert [(f.result.melody, f.result.corrected) for f in found] == [(melody, 1)]
+
+
 def test_many_real_notes_off_the_beat_mean_no_rhythm():
     code = MelodyCode()
     melody = code.encode(0x1234567890)  # no note repeats the one before it
