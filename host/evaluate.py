@@ -543,11 +543,12 @@ def _false_accept_pairs(records: list[TrialRecord], count: int, seed: int) -> di
     """Per decoder, `count` (device A, device B) pairs of the passwords it accepted in trials
     whose melodies differ, drawn reproducibly (the draw of one decoder does not depend on which
     others ran); a decoder that accepted fewer than two melodies has none."""
+    in_order = sorted(records, key=lambda r: (r.point, r.trial))
     out = {}
     for decoder in sorted({r.decoder for r in records}):
         accepted = [
             (r.secret, d.data)
-            for r in sorted(records, key=lambda r: (r.point, r.trial))
+            for r in in_order
             if r.decoder == decoder
             for d in r.devices
             if d.data is not None
@@ -629,14 +630,12 @@ def run(sweep: Sweep, options: RunOptions = RunOptions()) -> EvalResult:
                 unit="pair",
                 disable=not options.progress,
             )
-            futures = {
-                pool.submit(_run_false_accepts, pairs[i : i + step]): (
-                    name,
-                    len(pairs[i : i + step]),
-                )
+            chunks = [
+                (name, pairs[i : i + step])
                 for name, pairs in fa_pairs.items()
                 for i in range(0, len(pairs), step)
-            }
+            ]
+            futures = {pool.submit(_run_false_accepts, c): (name, len(c)) for name, c in chunks}
             fa = {name: (0, 0) for name in fa_pairs}
             for future in as_completed(futures):
                 name, size = futures[future]

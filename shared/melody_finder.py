@@ -100,11 +100,15 @@ class _Beats:
     first_beat_sample: float
     period_samples: float
 
+    def start_sample(self, beat: int) -> float:
+        """Where beat `beat` starts."""
+        return self.first_beat_sample + beat * self.period_samples
+
     def onset_spread(self, window: slice) -> float:
         """How far the notes in `window` start from their beats: the mean distance, as a
         fraction of the beat (0 when no note starts in the window)."""
         offsets = [
-            abs(note.start_sample - self.first_beat_sample - b * self.period_samples)
+            abs(note.start_sample - self.start_sample(b))
             for b, note, filled in zip(
                 range(len(self.sources))[window],
                 self.sources[window],
@@ -315,7 +319,7 @@ class MelodyFinder:
             if source is not None and source.symbol == symbol:
                 out.append(source)
                 continue
-            start = max(0.0, beats.first_beat_sample + j * beats.period_samples)
+            start = max(0.0, beats.start_sample(j))
             end = start + GUESS_SPAN_FRACTION * beats.period_samples
             confidence = self.listener.heard(symbol, start, end) if self.listener else None
             if confidence is None:
