@@ -133,14 +133,21 @@ def _continues(notes: list[HeardNote], i: int, period: float) -> bool:
     return before.symbol == note.symbol and gap <= SPLIT_GAP_FRACTION * period
 
 
+def _score(on_beat_slack: np.ndarray, empty_beats: float) -> float:
+    """How well a beat fits onsets: each on-beat onset scores 1 less its slack (its distance
+    from its beat over the tolerance), and each beat left empty between them costs 0.5 (so
+    half the true period, which empties every other beat, loses)."""
+    return float(np.sum(1.0 - on_beat_slack)) - 0.5 * empty_beats
+
+
 def _fit_period(
     onsets: np.ndarray, tolerance: float, min_period: float
 ) -> tuple[float, float] | None:
     """Beat start and period (samples) for onsets that are (mostly) each on some beat.
 
     The period is an onset interval, or a half or a third of one (notes missing from beats);
-    the candidate that puts the onsets closest to its beats wins, with a penalty for each beat
-    it leaves empty (so half the true period loses). A beat is never shorter than `min_period`.
+    the candidate that puts the onsets closest to its beats wins (`_score`). A beat is never
+    shorter than `min_period`.
     """
     intervals = np.diff(onsets)
     if intervals.size == 0 or np.median(intervals) <= 0:
@@ -152,8 +159,7 @@ def _fit_period(
         steps = np.rint(intervals / guess)
         slack = np.abs(intervals - steps * guess) / (0.5 * tolerance * guess)
         on_beat = (steps >= 1) & (slack <= 1.0)
-        empty_beats = float(np.sum(np.maximum(steps - 1, 0)))
-        score = float(np.sum(1.0 - slack[on_beat])) - 0.5 * empty_beats
+        score = _score(slack[on_beat], float(np.sum(np.maximum(steps - 1, 0))))
         if best is None or score > best[0]:
             best = (score, guess)
     if best is None:
@@ -180,8 +186,7 @@ def _refine(
     drift (4% off is half a beat over 13 notes), so that a split note's second part takes a beat
     and the melody's last notes fall off the grid. So every period within +-REFINE_SPAN of the
     guess is tried, each with the phase of the onsets' circular mean and scored as the guess
-    was (closeness of the on-beat onsets, less 0.5 per empty beat among them); the line is then
-    fitted through the on-beat onsets only.
+    was (`_score`); the line is then fitted through the on-beat onsets only.
     """
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for period in guess * np.arange(1 - REFINE_SPAN, 1 + REFINE_SPAN, REFINE_STEP):
@@ -196,8 +201,7 @@ def _refine(
         used = np.unique(beat[on_beat])
         if used.size < 3:
             continue
-        empty_beats = float(used[-1] - used[0] + 1 - used.size)
-        score = float(np.sum(1.0 - slack[on_beat])) - 0.5 * empty_beats
+        score = _score(slack[on_beat], float(used[-1] - used[0] + 1 - used.size))
         if best is None or score > best[0]:
             best = (score, beat, on_beat)
     if best is None:
