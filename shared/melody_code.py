@@ -10,6 +10,14 @@ error *or* detect two, not both; measured with reedsolo, 66% of two-wrong-note m
 "corrected" into a different valid melody, and 70% of random note strings would pass as valid.
 With 3 (distance 4) one wrong note is always corrected, two are always detected, and only
 181/4096 (4.4%) of random 13-note strings are accepted. 13 notes x 230 ms = 2.99 s.
+
+The check notes are offset by fixed values (`check_offsets`), so that the melodies are a coset
+of the Reed-Solomon code, as CRC-32's final XOR makes its checksums. Reed-Solomon codes are
+cyclic: without the offsets, a melody that starts with C5 (symbol 0), read one beat late with a
+C5 after it (its last note ringing on, say), is another melody heard exactly, and so is one that
+ends with C5 read one beat early after a C5. The melody finder reads windows of beats, and in
+`make eval` it took such shifted melodies over the one played. With the offsets no melody read
+one beat off is a melody as it stands.
 """
 
 from __future__ import annotations
@@ -118,6 +126,7 @@ class MelodyCode:
             if self.params.check_notes
             else None
         )
+        self.check_offsets = check_offsets(self.params.check_notes, len(alphabet))
 
     @property
     def secret_bits(self) -> int:
@@ -134,7 +143,7 @@ class MelodyCode:
         mask = (1 << self.bits) - 1
         n = self.params.data_notes
         data = tuple((secret >> (self.bits * (n - 1 - i))) & mask for i in range(n))
-        notes = tuple(self._codec.encode(bytearray(data))) if self._codec else data
+        notes = self._offset(tuple(self._codec.encode(bytearray(data)))) if self._codec else data
         return Melody(secret=secret, data=data, notes=notes, alphabet=self.alphabet)
 
     def decode(
@@ -160,7 +169,7 @@ class MelodyCode:
         else:
             try:
                 decoded, _, errata = self._codec.decode(
-                    bytearray(notes), erase_pos=list(erasures) or None
+                    bytearray(self._offset(tuple(notes))), erase_pos=list(erasures) or None
                 )
             except reedsolo.ReedSolomonError:
                 return _invalid(invalid)
@@ -174,9 +183,28 @@ class MelodyCode:
         melody = self.encode(secret)
         return DecodeResult(True, melody, len(positions), positions)
 
+    def _offset(self, notes: tuple[int, ...]) -> tuple[int, ...]:
+        """Codeword <-> melody: the check notes plus (GF addition: xor) their offsets; its own
+        inverse."""
+        n = self.params.data_notes
+        return notes[:n] + tuple(s ^ o for s, o in zip(notes[n:], self.check_offsets, strict=True))
+
     def decode_names(self, text: str | list[str]) -> DecodeResult:
         """`decode` for a melody written as note names."""
         return self.decode(self.alphabet.parse(text))
+
+
+def check_offsets(check_notes: int, alphabet_size: int) -> tuple[int, ...]:
+    """What is added (GF addition: xor) to each check note: 1, 2, 3, ... (cycling through the
+    nonzero symbols).
+
+    A melody read one beat late with note x after it is the codeword shifted (a codeword when
+    the note shifted out is 0) plus the offsets' steps at the last positions: o[0], o[0] ^ o[1],
+    o[1] ^ o[2], ..., and x ^ o[-1]. Those steps are nonzero, so that is 3 or more notes off a
+    codeword of distance 4, never one itself; for any first note and any x it was checked to
+    be no melody, and likewise one beat early (tests/test_melody_code.py).
+    """
+    return tuple(1 + i % (alphabet_size - 1) for i in range(check_notes))
 
 
 def _invalid(reason: str) -> DecodeResult:

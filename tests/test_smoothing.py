@@ -352,12 +352,12 @@ def test_the_beat_is_fitted_to_the_onsets_not_to_one_interval_counted_from_the_f
     took beats of their own, and the line through them (215 ms) left the last five notes off
     the beat: no grid. The beat is searched near the interval instead."""
     code = MelodyCode()
-    played = (1, 15, 10, 6, 2, 3, 7, 7, 8, 8, 11, 15, 7)
+    played = (1, 15, 10, 6, 2, 3, 7, 7, 8, 8, 10, 13, 4)  # check notes with their offsets
     assert code.decode(list(played)).valid
     spans_ms = [
         (1, 810, 970), (15, 1050, 1210), (10, 1270, 1430), (6, 1490, 1670), (2, 1730, 1910),
         (3, 1970, 2110), (7, 2190, 2290), (7, 2350, 2470), (7, 2530, 2610), (8, 2650, 2770),
-        (8, 2890, 3030), (11, 3110, 3270), (15, 3350, 3510), (7, 3570, 3710), (7, 3730, 3790),
+        (8, 2890, 3030), (10, 3110, 3270), (13, 3350, 3510), (4, 3570, 3710), (4, 3730, 3790),
     ]  # fmt: skip
     heard = [HeardNote(s, "x", a * 16, b * 16, 0.9, 16000) for s, a, b in spans_ms]
     grid = fit_beats(heard, FinderParams().rhythm_tolerance)
@@ -424,11 +424,11 @@ def test_of_two_windows_needing_one_correction_the_one_on_the_beat_wins():
     earlier one."""
     code = MelodyCode()
     melody = code.encode(0xE130D1BD5C)
-    shifted = code.decode([0, *melody.notes[:12]], erasures=(0,)).melody
-    assert shifted.notes[1:] == melody.notes[:12]  # the melody, one beat later, but for its end
     wrong = list(melody.notes)
-    wrong[2] = 2  # played 3
-    before = _heard([shifted.notes[0]], start_ms=540.0)  # its beat starts at 500 ms
+    wrong[2] = 1  # played 3
+    shifted = code.decode([2, *wrong[:12]])  # a note 2 before the melody, and its first 12
+    assert shifted.valid and shifted.corrected == 1 and shifted.melody != melody
+    before = _heard([2], start_ms=540.0)  # its beat starts at 500 ms
     heard = before + _heard(wrong, start_ms=730.0, step_ms=230.0)
     found = _found(code, heard)
     assert [(f.result.melody, f.result.corrected) for f in found] == [(melody, 1)]
