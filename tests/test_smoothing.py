@@ -136,7 +136,7 @@ def test_finder_corrects_one_wrong_note_only_after_the_group_ends():
     finder = MelodyFinder(code)
     notes = _heard(wrong)
     assert finder.process(notes, decided_until_sample=notes[-1].end_sample) == []
-    later = notes[-1].end_sample + int(0.6 * 16000)
+    later = notes[-1].end_sample + int((FinderParams().max_gap_ms + 50) * 16)  # the gap passed
     found = finder.process([], decided_until_sample=later)
     assert len(found) == 1 and found[0].result.corrected == 1
     assert found[0].result.melody.secret == melody.secret
@@ -167,6 +167,19 @@ def test_finder_splits_groups_at_long_gaps():
     first = _heard(melody.notes[:6])
     second = _heard(melody.notes[6:], start_ms=500 + 6 * 200 + 900)
     assert finder.process(first + second, second[-1].end_sample) + finder.flush() == []
+
+
+def test_two_notes_missed_in_a_row_do_not_split_the_melody():
+    """Two missed notes leave two beats and a rest (530 ms in the pairing rhythm) between the
+    notes heard: one group still, read on its beats with two erasures."""
+    code = MelodyCode()
+    melody = code.encode(0x1234567890)
+    notes = _heard(melody.notes, step_ms=230.0)
+    heard = notes[:4] + notes[6:]  # the 5th and 6th notes were not heard
+    gap_ms = heard[4].start_ms - heard[3].end_ms
+    assert 500 < gap_ms <= FinderParams().max_gap_ms
+    found = _found(code, heard)
+    assert [(f.result.melody, f.result.corrected) for f in found] == [(melody, 2)]
 
 
 def test_the_finder_uses_a_sounding_last_note_once():
@@ -397,24 +410,24 @@ def test_notes_that_keep_only_a_loose_rhythm_are_read_as_heard_never_corrected()
 
 
 def test_a_missed_note_does_not_end_the_group_while_the_next_one_sounds():
-    """A note missed in noise leaves a gap of a beat and a rest; the next note's onset is decided
-    within it, but the note ends later than the gap allows. The group used to close when the
-    decoder had decided that far, so the melody came in two parts and was lost."""
+    """Two notes missed in noise leave a gap of two beats and a rest; the next note's onset is
+    decided within it, but the note ends later than the gap allows. The group used to close
+    when the decoder had decided that far, so the melody came in two parts and was lost."""
     code = MelodyCode()
     melody = code.encode(0x1234567890)
     notes = _heard(melody.notes, step_ms=230.0)
-    heard = notes[:10] + notes[11:]  # the 11th note was not heard
+    heard = notes[:9] + notes[11:]  # the 10th and 11th notes were not heard
     rate = heard[0].sample_rate_hz
     finder = MelodyFinder(code)
-    found = finder.process(heard[:10], decided_until_sample=heard[9].end_sample)
-    sounding = heard[10]
+    found = finder.process(heard[:9], decided_until_sample=heard[8].end_sample)
+    sounding = heard[9]
     decided = sounding.start_sample + 155 * rate // 1000  # the note lasts 160 ms
-    gap_ms = 1000 * (decided - heard[9].end_sample) / rate
+    gap_ms = 1000 * (decided - heard[8].end_sample) / rate
     assert gap_ms > FinderParams().max_gap_ms  # decided past the gap, the note still sounding
     so_far = HeardNote(sounding.symbol, "x", sounding.start_sample, decided, 0.9, rate)
     found += finder.process([], decided_until_sample=decided, sounding=so_far)
-    found += finder.process(heard[10:], decided_until_sample=heard[-1].end_sample) + finder.flush()
-    assert [(f.result.melody, f.result.corrected) for f in found] == [(melody, 1)]
+    found += finder.process(heard[9:], decided_until_sample=heard[-1].end_sample) + finder.flush()
+    assert [(f.result.melody, f.result.corrected) for f in found] == [(melody, 2)]
 
 
 def test_of_two_windows_needing_one_correction_the_one_on_the_beat_wins():
