@@ -73,7 +73,8 @@ class FinderParams:
     # A longer silence ends a group. Two notes missed in a row leave two beats and a rest
     # (530 ms); at 450 ms they cut the melody in two, and it was lost. `make eval` sweep,
     # learned recognizer only: 600 ms paired 1747 of 2016 noisy trials (450: 1732; 15 more, none
-    # fewer), wrong melodies 63 of 4032 device decodes (58).
+    # fewer), wrong melodies 63 of 4032 device decodes (58); with the check-note offsets
+    # (melody_code), 1734 against 1717, wrong melodies 68 against 61.
     max_gap_ms: float = 600.0
     rhythm_tolerance: float = 0.5  # each onset interval within +-50% of the run's median
 
