@@ -198,11 +198,11 @@ def check_offsets(check_notes: int, alphabet_size: int) -> tuple[int, ...]:
     """What is added (GF addition: xor) to each check note: 1, 2, 3, ... (cycling through the
     nonzero symbols).
 
-    A melody read one beat late with note x after it is the codeword shifted (a codeword when
-    the note shifted out is 0) plus the offsets' steps at the last positions: o[0], o[0] ^ o[1],
-    o[1] ^ o[2], ..., and x ^ o[-1]. Those steps are nonzero, so that is 3 or more notes off a
-    codeword of distance 4, never one itself; for any first note and any x it was checked to
-    be no melody, and likewise one beat early (tests/test_melody_code.py).
+    A melody read one beat late with note x after it is its codeword shifted (itself a codeword
+    when the note shifted out is 0) plus the offsets' steps at the last positions: o[0],
+    o[0] ^ o[1], o[1] ^ o[2], ..., and x ^ o[-1]. The steps are nonzero, so it is not that
+    codeword; that it is no other melody either was checked for every note shifted out and
+    every x, and likewise one beat early (tests/test_melody_code.py).
     """
     return tuple(1 + i % (alphabet_size - 1) for i in range(check_notes))
 
