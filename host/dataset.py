@@ -21,8 +21,8 @@ import numpy as np
 
 from melodypair.host import augment
 from melodypair.host.config_table import refuse_unknown_settings
+from melodypair.host.pool_worker import init_pool_worker
 from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet, midi_number
-from melodypair.shared.blas_threads import one_blas_thread_per_worker
 from melodypair.shared.errors import UsageError
 from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams, compute_features
 from melodypair.shared.rhythm import DEFAULT_RHYTHM
@@ -476,7 +476,7 @@ def make_examples(
             out.extend(batch)
             bar.update(len(batch))
     else:
-        with ProcessPoolExecutor(workers, initializer=one_blas_thread_per_worker) as pool:
+        with ProcessPoolExecutor(workers, initializer=init_pool_worker) as pool:
             for batch in pool.map(_make_batch, tasks):
                 out.extend(batch)
                 bar.update(len(batch))

@@ -31,8 +31,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from melodypair.host import channel
+from melodypair.host.pool_worker import init_pool_worker
 from melodypair.shared import kdf
-from melodypair.shared.blas_threads import one_blas_thread_per_worker
 from melodypair.shared.errors import MelodypairError
 from melodypair.shared.melody_code import Melody, MelodyCode
 from melodypair.shared.melody_finder import FoundMelody, best_melody, find_melodies
@@ -457,7 +457,7 @@ def _init_worker(seed: int, sweep: Sweep, options: RunOptions) -> None:
 
 
 def _init_pool_worker(seed: int, sweep: Sweep, options: RunOptions) -> None:
-    one_blas_thread_per_worker()
+    init_pool_worker()
     _init_worker(seed, sweep, options)
 
 

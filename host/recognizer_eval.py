@@ -27,7 +27,7 @@ import numpy as np
 
 from melodypair.host import dataset
 from melodypair.host.baselines import stft_peaks
-from melodypair.shared.blas_threads import one_blas_thread_per_worker
+from melodypair.host.pool_worker import init_pool_worker
 from melodypair.shared.melody_code import MelodyCode
 from melodypair.shared.melody_finder import best_melody, find_melodies
 
@@ -104,7 +104,7 @@ def run_pooled(trials_fn, tasks: list, desc: str, workers: int, progress: bool) 
     from tqdm import tqdm
 
     results: list = []
-    with ProcessPoolExecutor(workers, initializer=one_blas_thread_per_worker) as pool:
+    with ProcessPoolExecutor(workers, initializer=init_pool_worker) as pool:
         for batch in tqdm(
             pool.map(trials_fn, tasks), total=len(tasks), desc=desc, disable=not progress
         ):

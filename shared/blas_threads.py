@@ -27,9 +27,3 @@ def blas_threads(limit: int) -> AbstractContextManager:
     if limit < 1:
         raise ValueError(f"a BLAS thread limit must be at least 1, not {limit}")
     return _controller().limit(limits=limit, user_api="blas")
-
-
-def one_blas_thread_per_worker() -> None:
-    """Initializer of a pool of worker processes: the workers already fill the cores, so each
-    keeps BLAS to one thread for its whole life (data generation ran 1.5x the CPU without)."""
-    blas_threads(1)  # the limit stays in force: nothing restores it

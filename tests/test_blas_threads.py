@@ -6,7 +6,8 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from melodypair.shared.blas_threads import blas_threads, one_blas_thread_per_worker
+from melodypair.host.pool_worker import init_pool_worker
+from melodypair.shared.blas_threads import blas_threads
 from melodypair.shared.decoder import decode_audio, default_model_dir, load_default_bundle
 from melodypair.shared.inference import WindowClassifier
 from melodypair.shared.melody_code import MelodyCode
@@ -67,7 +68,7 @@ def test_decoder_keeps_numpy_blas_to_its_threads():
 
 def test_pool_workers_keep_to_one_thread():
     with threadpool_limits(limits=2, user_api="blas"):  # workers inherit nothing of this
-        with ProcessPoolExecutor(2, initializer=one_blas_thread_per_worker) as pool:
+        with ProcessPoolExecutor(2, initializer=init_pool_worker) as pool:
             counts = [pool.submit(_blas_thread_counts).result() for _ in range(4)]
         with ProcessPoolExecutor(1) as pool:
             plain = pool.submit(_blas_thread_counts).result()
