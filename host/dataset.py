@@ -116,6 +116,12 @@ class DataConfig:
     reverb_prob: float = 0.7
     rt60_s: tuple[float, float] = (0.1, 0.8)
     colouring_prob: float = 0.7
+    # A small speaker plays the melody: with this chance a 2nd-order high-pass at a frequency
+    # drawn from `small_speaker_hz` filters the notes before the room, so that a low note's
+    # fundamental lies under its harmonics (the model is to hear the pitch from their spacing,
+    # not call it an octave or a twelfth up). Not drawn at all when 0.
+    small_speaker_prob: float = 0.0
+    small_speaker_hz: tuple[float, float] = (500.0, 1500.0)
     clean_prob: float = 0.08  # no added noise (the 16-bit floor only)
     snr_db: tuple[float, float] = (-10.0, 30.0)
     empty_prob: float = 0.06  # noise only, no melody
@@ -136,6 +142,7 @@ _RANGES = (
     "rt60_s",
     "snr_db",
     "quiet_note_drop_db",
+    "small_speaker_hz",
 )
 _PROBABILITIES = (
     "repeat_prob",
@@ -147,6 +154,7 @@ _PROBABILITIES = (
     "empty_prob",
     "interferer_prob",
     "quiet_note_prob",
+    "small_speaker_prob",
 )
 
 
@@ -189,6 +197,8 @@ def _check_data_config(cfg: DataConfig) -> None:
         raise UsageError("[data] note_gain_db must not be negative")
     if cfg.quiet_note_drop_db[0] < 0:
         raise UsageError("[data] quiet_note_drop_db must not be negative (dB under the level)")
+    if cfg.small_speaker_hz[0] <= 0 or cfg.small_speaker_hz[1] >= min(DEVICE_RATES_HZ) / 2:
+        raise UsageError("[data] small_speaker_hz must lie between 0 and 4000 Hz (8 kHz Nyquist)")
     if cfg.notes[0] < 1:
         raise UsageError("[data] notes must be at least 1")
     for name in _PROBABILITIES:
@@ -378,6 +388,9 @@ def make_example(
     active = np.zeros(clean.size, dtype=bool)
     for e in events:
         active[lead + e.start_sample : lead + e.end_sample] = True
+    if cfg.small_speaker_prob > 0 and rng.random() < cfg.small_speaker_prob:
+        speaker = augment.Colouring(highpass_hz=float(rng.uniform(*cfg.small_speaker_hz)))
+        clean = augment.apply_colouring(clean, speaker, rate)
     if condition.rt60_s > 0:
         clean = augment.reverberate(
             clean, augment.room_impulse_response(condition.rt60_s, rate, rng)

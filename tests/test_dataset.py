@@ -1,6 +1,7 @@
 """Training data: labels follow the synthesis timing, seeds reproduce, held-out stays out."""
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -222,3 +223,29 @@ def test_training_plays_tighter_rests_than_pairing_and_evaluation_plays_what_pai
         assert steps.size >= 7 and np.allclose(steps, step_ms, atol=0.1), (cfg, steps)
     with pytest.raises(dataset.UsageError, match="pairing_rest_ms"):
         dataset.data_config_from_table({"pairing_rest_ms": -5.0})
+
+
+def _peak_near(audio: np.ndarray, hz: float, rate_hz: int = 16000) -> float:
+    """The largest spectrum magnitude within 40 Hz of `hz`."""
+    spectrum = np.abs(np.fft.rfft(audio))
+    f = np.fft.rfftfreq(audio.size, 1 / rate_hz)
+    return float(spectrum[np.abs(f - hz) < 40].max())
+
+
+def test_a_small_speaker_puts_a_low_notes_fundamental_under_its_octave():
+    """`small_speaker_prob`: the melody through a high-pass before the room. A harmonic C5
+    (fundamental twice as strong as its octave) comes out with the octave on top at 1500 Hz;
+    without the speaker the fundamental stays on top. Bad settings fail in one line."""
+    condition = dataset.Condition("harmonic", 16000, "none", float("inf"), 0.0, -20.0)
+    plain = dataset.DataConfig(colouring_prob=0.0, interferer_prob=0.0, detune_cents=0.0)
+    small = replace(plain, small_speaker_prob=1.0, small_speaker_hz=(1500.0, 1500.0))
+    c5_hz = 523.25
+    for cfg, fundamental_on_top in ((plain, True), (small, False)):
+        ex = dataset.make_example(np.random.default_rng(5), cfg, symbols=[0], condition=condition)
+        on_top = _peak_near(ex.audio, c5_hz) > _peak_near(ex.audio, 2 * c5_hz)
+        assert on_top == fundamental_on_top
+    for bad in ({"small_speaker_hz": [0.0, 1000.0]}, {"small_speaker_hz": [500.0, 5000.0]}):
+        with pytest.raises(dataset.UsageError, match="small_speaker_hz"):
+            dataset.data_config_from_table(bad)
+    with pytest.raises(dataset.UsageError, match="small_speaker_prob"):
+        dataset.data_config_from_table({"small_speaker_prob": 2.0})
