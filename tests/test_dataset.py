@@ -148,13 +148,16 @@ def test_quiet_notes_drop_under_the_spread_and_settings_at_zero_draw_nothing():
 
 def test_pairing_melodies_play_every_note_at_one_level_whatever_training_draws():
     """Evaluation, int8 melody parity and smoothing tuning hear pairing melodies as a player
-    plays them: training's uneven note levels must not leak into them."""
+    plays them: training's uneven note levels (and its small speakers) must not leak into
+    them."""
     base = dataset.DataConfig(note_gain_db=6.0, quiet_note_prob=0.1)
     for cfg in (
         dataset.pairing_like(base, 13),
         dataset.pairing_like(dataset.eval_config(base), 13),
     ):
         assert cfg.note_gain_db == 0.0 and cfg.quiet_note_prob == 0.0
+    small = dataset.DataConfig(small_speaker_prob=0.25)
+    assert dataset.pairing_like(dataset.eval_config(small), 13).small_speaker_prob == 0.0
 
 
 def _steps_semitones(cfg, melodies: int) -> np.ndarray:
