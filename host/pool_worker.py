@@ -28,7 +28,9 @@ def init_pool_worker() -> None:
 
 def die_with_parent() -> None:
     """Ask Linux to send this process SIGTERM when its parent dies, and exit at once if the
-    parent is already gone (it may die before the request is made). Elsewhere: nothing."""
+    parent is already gone (it may die before the request is made). Elsewhere: nothing.
+    Linux sends it when the thread that started the worker ends: the pools here are started
+    from the main thread, which lives as long as the process."""
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
