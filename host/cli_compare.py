@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(melody heard exactly, paired) the trials only one model got right. A two-sided "
             "sign test on those says how often chance alone would split them as unevenly: a "
             "large p means the melodies drawn, not the models, may have made the difference. "
+            "A small p is about these two models, not their recipes: a retraining with another "
+            "seed can differ as much. "
             "100 trials a condition take about 5 minutes on 2 cores."
         ),
     )

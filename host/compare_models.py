@@ -7,6 +7,9 @@ that table is checked on melodies it was not chosen on. Both models hear each re
 figure (melody exact, paired), the trials only one of them got right are counted both ways, and
 a two-sided sign test on those (McNemar's exact test) says how often chance alone would split
 them as unevenly: trials both got right or both got wrong say nothing about which is better.
+A small p says that these two models differ, not that their recipes do: training has chance of
+its own, which the test does not see. The shipped recipe retrained with seed 2 heard fewer
+reverberant melodies exactly than the shipped model (seed 1), 1378 -> 1356 of 1500, p = 0.03.
 """
 
 from __future__ import annotations
