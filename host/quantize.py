@@ -24,6 +24,7 @@ from melodypair.host.model import (
     load_float_model,
     read_train_config,
 )
+from melodypair.host.step_sharing import share_step_constants
 from melodypair.shared.alphabet import Alphabet
 from melodypair.shared.errors import MelodypairError
 from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams
@@ -149,8 +150,11 @@ def floor_quiet_gate_channels(keras_model: Any, floor: float = GATE_WEIGHT_FLOOR
     return changed
 
 
-def convert_int8(keras_model: Any, representative_windows: np.ndarray) -> bytes:
-    """Full-integer int8 TFLite bytes (int8 in/out, TFLITE_BUILTINS_INT8 only), names stripped."""
+def convert_int8(
+    keras_model: Any, representative_windows: np.ndarray, share_steps: bool = True
+) -> bytes:
+    """Full-integer int8 TFLite bytes (int8 in/out, TFLITE_BUILTINS_INT8 only), names stripped;
+    with `share_steps`, the LSTM steps share their biases (see step_sharing)."""
     import tensorflow as tf
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -171,6 +175,8 @@ def convert_int8(keras_model: Any, representative_windows: np.ndarray) -> bytes:
     except Exception as err:  # the converter raises several unrelated types
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ExportError(f"int8 conversion failed: {first}") from None
+    if share_steps:
+        raw = share_step_constants(raw).tflite
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(raw))
     flatbuffer_utils.strip_strings(model)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

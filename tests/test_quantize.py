@@ -398,3 +398,71 @@ def test_melody_parity_fails_loudly_when_the_int8_model_hears_otherwise():
     deaf = _Posteriors(lambda w: np.eye(n_classes, dtype=np.float32)[[-1] * len(w)])  # silence
     with pytest.raises(ParityError, match=r"another melody than the float model on \d+ of 6"):
         melody_parity(deaf, shipped, recordings=6)
+
+
+def _constant_tensors(tflite: bytes, dtype_code: int, shape: tuple) -> list:
+    """(tensor, its values) for every constant of a type code and shape in a flatbuffer."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    m = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite))
+    found = []
+    for t in m.subgraphs[0].tensors:
+        data = m.buffers[t.buffer].data
+        if t.type == dtype_code and tuple(t.shape) == shape and data is not None and len(data):
+            found.append((t, data.view(np.int32)))
+    return found
+
+
+def _int8_outputs(tflite: bytes, windows: np.ndarray, folder) -> np.ndarray:
+    path = folder / f"{len(list(folder.iterdir()))}.tflite"
+    path.write_bytes(tflite)
+    interpreter = load_interpreter(path)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(inp["index"], list(windows.shape))
+    interpreter.allocate_tensors()
+    scale, zero_point = inp["quantization"]
+    q = np.clip(np.round(windows / scale + zero_point), -128, 127).astype(np.int8)
+    interpreter.set_tensor(inp["index"], q)
+    interpreter.invoke()
+    return interpreter.get_tensor(out["index"]).astype(np.int32)
+
+
+def test_the_lstm_steps_share_one_bias_per_gate_and_hear_alike(
+    model, calibration, evaluation, tmp_path
+):
+    from melodypair.host.step_sharing import share_step_constants
+
+    int32 = 2  # the flatbuffer schema's TensorType.INT32
+    per_step = convert_int8(model, calibration, share_steps=False)
+    shared = convert_int8(model, calibration)
+    steps = CONFIG.window_frames // CONFIG.frames_per_step
+    biases = (CONFIG.units,)
+    # The first step has no forget gate (its cell state starts at zero).
+    assert len(_constant_tensors(per_step, int32, biases)) == 4 * steps - 1
+    assert len(_constant_tensors(shared, int32, biases)) == 4
+    assert len(shared) < len(per_step)
+    windows = evaluation[0]
+    float_classes = model.predict(windows, verbose=0).argmax(axis=1)
+    a, b = _int8_outputs(per_step, windows, tmp_path), _int8_outputs(shared, windows, tmp_path)
+    agree_a = np.mean(a.argmax(axis=1) == float_classes)
+    agree_b = np.mean(b.argmax(axis=1) == float_classes)
+    assert agree_b >= agree_a - 0.005, (agree_a, agree_b)
+    assert np.mean(np.abs(a - b)) < 1.0  # int8 output steps, on average
+    again = share_step_constants(shared)
+    assert again.removed_tensors == 0
+    assert np.array_equal(_int8_outputs(again.tflite, windows, tmp_path), b)
+
+
+def test_a_graph_with_no_shared_weights_is_left_as_it_is(calibration):
+    import keras as k
+
+    from melodypair.host.step_sharing import share_step_constants
+
+    inputs = k.Input((CONFIG.window_frames, N_BANDS))
+    hidden = k.layers.Dense(8, activation="tanh")(k.layers.Flatten()(inputs))
+    dense = k.Model(inputs, k.layers.Dense(N_CLASSES, activation="softmax")(hidden))
+    raw = convert_int8(dense, calibration, share_steps=False)
+    result = share_step_constants(raw)
+    assert result.tflite == raw
+    assert (result.tied_tensors, result.removed_tensors) == (0, 0)
+    assert "no weights are shared" in result.reason
