@@ -133,14 +133,16 @@ def _rescale_tensors(model: Any, tied: set[int], scale: float, zero_point: int) 
         tensor.quantization.zeroPoint = np.array([zero_point], np.int64)
 
 
-def _requantize_biases(model: Any, groups: list[list[Any]], input_scale: float) -> None:
+def _requantize_biases(model: Any, groups: list[list[Any]], input_scale: float) -> str:
     """Each FULLY_CONNECTED's int32 bias for the new input scale (bias scale = in x weight).
 
     The ops of a group share their weights; when their biases are one float vector rounded at
     different scales (they agree within those roundings), it is estimated as their mean and
-    rounded once, so every op of the group gets the same bias.
+    rounded once, so every op of the group gets the same bias. Returns why it could not (a
+    bias beyond int32 at the new scale), before changing anything, or "".
     """
     sg = model.subgraphs[0]
+    updates = []
     for group in groups:
         ops = [op for op in group if len(op.inputs) > 2 and op.inputs[2] >= 0]
         if not ops:
@@ -159,11 +161,15 @@ def _requantize_biases(model: Any, groups: list[list[Any]], input_scale: float) 
         tolerance = np.max(old_scales, axis=0) + 1e-6 * np.max(np.abs(reals), axis=0)
         if np.all(np.ptp(reals, axis=0) <= tolerance):
             reals[:] = reals.mean(axis=0)
-        limit = np.iinfo(np.int32).max
         for bias, real in zip(biases, reals, strict=True):
-            q = np.clip(np.round(real / new_scale), -limit, limit).astype(np.int32)
-            model.buffers[bias.buffer].data = q.view(np.uint8)
-            bias.quantization.scale = new_scale.astype(np.float32)
+            q = np.round(real / new_scale)
+            if np.max(np.abs(q), initial=0.0) > np.iinfo(np.int32).max:
+                return "a bias would not fit int32 at the common scale"
+            updates.append((bias, q.astype(np.int32), new_scale.astype(np.float32)))
+    for bias, q, scale in updates:
+        model.buffers[bias.buffer].data = q.view(np.uint8)
+        bias.quantization.scale = scale
+    return ""
 
 
 def _constant_key(model: Any, tensor: Any) -> tuple | None:
@@ -251,8 +257,10 @@ def share_step_constants(tflite: bytes) -> SharingResult:
     if any(int(op.inputs[0]) not in tied for g in groups for op in g):
         return SharingResult(tflite, 0, 0, "weights are shared with an op outside the steps")
     scale, zero_point = _common_scale([sg.tensors[t] for t in tied])
+    reason = _requantize_biases(model, groups, scale)
+    if reason:
+        return SharingResult(tflite, 0, 0, reason)
     _rescale_tensors(model, tied, scale, zero_point)
-    _requantize_biases(model, groups, scale)
     removed = _drop_duplicate_constants(model)
     out = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
     return SharingResult(out, len(tied), removed)

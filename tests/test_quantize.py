@@ -466,3 +466,21 @@ def test_a_graph_with_no_shared_weights_is_left_as_it_is(calibration):
     assert result.tflite == raw
     assert (result.tied_tensors, result.removed_tensors) == (0, 0)
     assert "no weights are shared" in result.reason
+
+
+def test_sharing_gives_up_rather_than_clip_a_bias(model, calibration):
+    """A gate whose weight scale is tiny would need an int32 bias beyond range at the common
+    input scale: the flatbuffer comes back unchanged, with the reason."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from melodypair.host.step_sharing import share_step_constants
+
+    per_step = convert_int8(model, calibration, share_steps=False)
+    m = flatbuffer_utils.read_model_from_bytearray(bytearray(per_step))
+    width = CONFIG.frames_per_step * CONFIG.frontend_units + CONFIG.units  # [x_t, h]
+    weights = next(t for t in m.subgraphs[0].tensors if tuple(t.shape) == (CONFIG.units, width))
+    weights.quantization.scale = np.full_like(weights.quantization.scale, 1e-12)
+    tampered = bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+    result = share_step_constants(tampered)
+    assert result.tflite == tampered
+    assert "int32" in result.reason
