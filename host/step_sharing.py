@@ -173,8 +173,9 @@ def _requantize_biases(model: Any, groups: list[list[Any]], input_scale: float) 
 
 
 def _constant_key(model: Any, tensor: Any) -> tuple | None:
+    """What makes two constant tensors interchangeable; None for a tensor that is not one."""
     data = model.buffers[tensor.buffer].data
-    if data is None or not len(data):
+    if data is None or not len(data) or tensor.isVariable:
         return None
     q = tensor.quantization
     quant = None
