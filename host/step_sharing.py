@@ -47,14 +47,12 @@ class SharingResult:
 
 
 def _op_names(model: Any) -> list[str]:
-    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
 
-    by_code = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    names = []
-    for op in model.subgraphs[0].operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        names.append(by_code.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?"))
-    return names
+    return [
+        flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) or "?"
+        for op in model.subgraphs[0].operators
+    ]
 
 
 def _per_tensor(tensor: Any) -> tuple[float, int] | None:
