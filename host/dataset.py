@@ -134,6 +134,11 @@ class DataConfig:
     small_speaker_hz: tuple[float, float] = (500.0, 1500.0)
     clean_prob: float = 0.08  # no added noise (the 16-bit floor only)
     snr_db: tuple[float, float] = (-10.0, 30.0)
+    # A share of the noisy examples drawn from the low end of snr_db instead (`hard_snr_db`),
+    # where the recognizer misses notes: more practice at -5 dB without leaving the range.
+    # Not drawn at all when 0.
+    hard_snr_prob: float = 0.0
+    hard_snr_db: tuple[float, float] = (-10.0, 5.0)
     empty_prob: float = 0.06  # noise only, no melody
     interferer_prob: float = 0.15  # an off-alphabet tonal interferer over the melody too
 
@@ -151,6 +156,7 @@ _RANGES = (
     "tail_ms",
     "rt60_s",
     "snr_db",
+    "hard_snr_db",
     "quiet_note_drop_db",
     "small_speaker_hz",
 )
@@ -165,6 +171,7 @@ _PROBABILITIES = (
     "interferer_prob",
     "quiet_note_prob",
     "small_speaker_prob",
+    "hard_snr_prob",
 )
 
 
@@ -234,8 +241,9 @@ def pairing_like(
     leaps) in the pairing rhythm at its tempo, every note at one level (as a pairing player
     plays them; the quiet-note evaluation pins uneven ones itself), with silence around it and
     no interferer (the room, microphone and noise still come from `base`). No small speaker
-    either: the evaluations and the smoothing's tuning hear what they always heard, whatever
-    training adds. The rests are the pairing rhythm's unless `rest_ms` says otherwise."""
+    and no extra low SNRs either: the evaluations and the smoothing's tuning hear what they
+    always heard, whatever training adds. The rests are the pairing rhythm's unless `rest_ms`
+    says otherwise."""
     return replace(
         base,
         note_gain_db=0.0,
@@ -248,6 +256,7 @@ def pairing_like(
         pairing_rest_ms=DEFAULT_RHYTHM.rest_ms if rest_ms is None else rest_ms,
         interferer_prob=0.0,
         small_speaker_prob=0.0,
+        hard_snr_prob=0.0,
         empty_prob=0.0,
         lead_ms=(300.0, 1000.0),
         tail_ms=(300.0, 1000.0),
@@ -320,6 +329,14 @@ def _draw_note_gains(
     return gains.tolist()
 
 
+def _draw_snr_db(rng: np.random.Generator, cfg: DataConfig) -> float:
+    """A noisy example's SNR: from `hard_snr_db` with probability `hard_snr_prob`, else from
+    `snr_db` (no extra draw when the probability is 0, so such a config draws as before)."""
+    if cfg.hard_snr_prob > 0 and rng.random() < cfg.hard_snr_prob:
+        return float(rng.uniform(*cfg.hard_snr_db))
+    return float(rng.uniform(*cfg.snr_db))
+
+
 def make_example(
     rng: np.random.Generator,
     cfg: DataConfig = DataConfig(),
@@ -343,7 +360,7 @@ def make_example(
             timbre=str(rng.choice(cfg.timbres)),
             rate_hz=int(rng.choice(cfg.rates_hz)),
             noise=str(rng.choice(cfg.noises)) if noisy else "none",
-            snr_db=float(rng.uniform(*cfg.snr_db)) if noisy else float("inf"),
+            snr_db=_draw_snr_db(rng, cfg) if noisy else float("inf"),
             rt60_s=float(rng.uniform(*cfg.rt60_s)) if rng.random() < cfg.reverb_prob else 0.0,
             level_dbfs=float(rng.uniform(*cfg.level_dbfs)),
         )

@@ -156,8 +156,29 @@ def test_pairing_melodies_play_every_note_at_one_level_whatever_training_draws()
         dataset.pairing_like(dataset.eval_config(base), 13),
     ):
         assert cfg.note_gain_db == 0.0 and cfg.quiet_note_prob == 0.0
-    small = dataset.DataConfig(small_speaker_prob=0.25)
-    assert dataset.pairing_like(dataset.eval_config(small), 13).small_speaker_prob == 0.0
+    small = dataset.DataConfig(small_speaker_prob=0.25, hard_snr_prob=0.3)
+    narrowed = dataset.pairing_like(dataset.eval_config(small), 13)
+    assert narrowed.small_speaker_prob == 0.0 and narrowed.hard_snr_prob == 0.0
+
+
+def test_a_share_of_noisy_examples_comes_from_the_low_snr_range():
+    """`hard_snr_prob`: that share of the SNRs is drawn from `hard_snr_db`, the rest from
+    `snr_db`. At 0 nothing extra is drawn, so a config without it draws the examples it drew
+    before the setting existed. Bad settings fail in one line."""
+    cfg = dataset.DataConfig(snr_db=(20.0, 30.0), hard_snr_db=(-8.0, -6.0), hard_snr_prob=0.3)
+    rng = np.random.default_rng(3)
+    snrs = np.array([dataset._draw_snr_db(rng, cfg) for _ in range(2000)])
+    low = (snrs >= -8.0) & (snrs <= -6.0)
+    assert np.all(low | ((snrs >= 20.0) & (snrs <= 30.0)))
+    assert 0.26 < low.mean() < 0.34
+    plain = dataset.DataConfig()
+    drawn, expected = np.random.default_rng(4), np.random.default_rng(4)
+    assert dataset._draw_snr_db(drawn, plain) == expected.uniform(*plain.snr_db)
+    assert drawn.random() == expected.random()  # one draw, as before
+    with pytest.raises(dataset.UsageError, match="hard_snr_prob"):
+        dataset.data_config_from_table({"hard_snr_prob": 1.5})
+    with pytest.raises(dataset.UsageError, match="hard_snr_db"):
+        dataset.data_config_from_table({"hard_snr_db": [5.0, -10.0]})
 
 
 def _steps_semitones(cfg, melodies: int) -> np.ndarray:
