@@ -45,6 +45,7 @@ from melodypair.shared.rhythm import DEFAULT_RHYTHM
 # A silence between two equal notes counts as a re-attack up to this long (longest rest drawn:
 # 150 ms, plus the frames `erode` takes from the notes either side).
 REATTACK_MAX_GAP_MS = 200.0
+MASK_SEED_OFFSET = 7919  # the patches' own random stream, apart from the data's
 SCHEDULES = ("plateau", "anneal")
 
 
@@ -128,12 +129,22 @@ class TrainingParams:
     # rate left it at 98.90-99.02% (one training, each variant from its weights), so it is off.
     quant_noise_epochs: int = 0
     quant_noise_lr_factor: float = 0.02
+    # Training windows in which one patch of up to `mask_max_bands` bands x `mask_max_frames`
+    # frames reads as digital silence (SpecAugment-style). The model floors every window at its
+    # loudest minus dynamic_range_db, so a loud voice elsewhere in the window can sink a note
+    # under that floor for a while; the patches teach it to hear a note through such holes, as
+    # from its other harmonics. Drawn once, before training (0 = none).
+    mask_prob: float = 0.0
+    mask_max_bands: int = 8
+    mask_max_frames: int = 16
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}")
         if self.anneal_epochs < 1:
             raise ValueError("anneal_epochs must be at least 1")
+        if not 0.0 <= self.mask_prob <= 1.0 or min(self.mask_max_bands, self.mask_max_frames) < 1:
+            raise ValueError("mask_prob must be in [0, 1] and the mask sizes at least 1")
 
 
 def load_config(path: Path | None) -> tuple[TrainingParams, ModelConfig, Any]:
@@ -253,12 +264,42 @@ def training_windows(
     )
     train_ws = dataset.windows_of(train_ex, m.window_frames, params.train_hop_frames, m.label_frame)
     val_ws = dataset.windows_of(val_ex, m.window_frames, m.window_hop_frames, m.label_frame)
-    every_train = np.arange(len(train_ws))
+    x_train, y_train = train_ws.take(np.arange(len(train_ws)))
+    if params.mask_prob:
+        mask_patches(
+            np.random.default_rng(params.seed + MASK_SEED_OFFSET),
+            x_train,
+            params.mask_prob,
+            params.mask_max_bands,
+            params.mask_max_frames,
+            float(np.log10(DEFAULT_FEATURES.log_floor)),
+        )
     return (
         data_cfg,
-        (*train_ws.take(every_train), train_ws.weights),
+        (x_train, y_train, train_ws.weights),
         val_ws.take(np.arange(len(val_ws))),
     )
+
+
+def mask_patches(
+    rng: np.random.Generator,
+    windows: np.ndarray,
+    prob: float,
+    max_bands: int,
+    max_frames: int,
+    floor: float,
+) -> np.ndarray:
+    """In place: in a `prob` share of `windows` [n, frames, bands], one patch of 1..max_bands
+    bands x 1..max_frames frames set to `floor`; returns the indices of the masked windows."""
+    n, n_frames, n_bands = windows.shape
+    chosen = np.flatnonzero(rng.random(n) < prob)
+    widths = rng.integers(1, min(max_bands, n_bands) + 1, chosen.size)
+    lengths = rng.integers(1, min(max_frames, n_frames) + 1, chosen.size)
+    first_band = rng.integers(0, n_bands - widths + 1)
+    first_frame = rng.integers(0, n_frames - lengths + 1)
+    for i, f0, nf, b0, nb in zip(chosen, first_frame, lengths, first_band, widths, strict=True):
+        windows[i, f0 : f0 + nf, b0 : b0 + nb] = floor
+    return chosen
 
 
 def train(

@@ -68,6 +68,8 @@ def test_train_then_quantize_a_tiny_model(tmp_path, monkeypatch, capsys):
         ("training", "quant_noise_epoch = 3", "unknown setting(s) [training] quant_noise_epoch"),
         ("training", 'schedule = "cosine"', "schedule must be one of plateau, anneal"),
         ("training", "anneal_epochs = 0", "anneal_epochs must be at least 1"),
+        ("training", "mask_prob = 1.5", "mask_prob must be in [0, 1]"),
+        ("training", "mask_max_bands = 0", "mask sizes at least 1"),
         ("model", "unit = 64", "unknown setting(s) [model] unit; known:"),
         ("model", "logit_limit = -1.0", "logit_limit"),
         ("model", "frontend_units = -4", "frontend_units"),
@@ -140,6 +142,42 @@ def test_training_weighs_the_rests_between_equal_notes(tmp_path, monkeypatch):
     plain = TrainingParams(train_recordings=8, val_recordings=2, reattack_weight=1.0)
     _, (_, y_plain, w_plain), _ = training_windows(plain, ModelConfig(), progress=False)
     assert np.all(w_plain == 1.0) and np.array_equal(y_plain, y)
+
+
+def test_masked_windows_hold_one_patch_at_the_floor_and_nothing_else_changes():
+    """`mask_prob`: about that share of the windows gets one patch of whole bands x frames at
+    the floor, within the size limits; the other windows are left as they were."""
+    from melodypair.host.train import mask_patches
+
+    rng = np.random.default_rng(0)
+    windows = rng.normal(-5.0, 1.0, size=(400, 32, 64)).astype(np.float32)
+    before = windows.copy()
+    chosen = set(mask_patches(np.random.default_rng(1), windows, 0.5, 8, 16, -10.0).tolist())
+    assert 160 < len(chosen) < 240
+    for i in range(len(windows)):
+        hole = windows[i] == -10.0
+        if i not in chosen:
+            assert np.array_equal(windows[i], before[i])
+            continue
+        frames, bands = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+        assert 1 <= frames.size <= 16 and 1 <= bands.size <= 8
+        assert np.ptp(frames) == frames.size - 1 and np.ptp(bands) == bands.size - 1
+        assert hole.sum() == frames.size * bands.size  # one rectangle
+        assert np.array_equal(windows[i][~hole], before[i][~hole])
+
+
+def test_training_masks_patches_of_the_training_windows_only(tmp_path, monkeypatch):
+    from melodypair.host.model import ModelConfig
+    from melodypair.host.train import TrainingParams, training_windows
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    plain = TrainingParams(train_recordings=8, val_recordings=2)
+    _, (x_plain, y_plain, _), (v_plain, _) = training_windows(plain, ModelConfig(), False)
+    masked = TrainingParams(train_recordings=8, val_recordings=2, mask_prob=1.0)
+    _, (x, y, _), (v, _) = training_windows(masked, ModelConfig(), False)
+    changed = x != x_plain
+    assert np.mean(changed.any(axis=(1, 2))) > 0.95 and np.all(x[changed] == -10.0)
+    assert np.array_equal(y, y_plain) and np.array_equal(v, v_plain)
 
 
 def _fit_a_tiny_model(epochs: int, main_phase: bool = True, **params):
