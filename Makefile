@@ -36,7 +36,8 @@ bench: setup
 
 # Rebuilds the shipped default model: train (~21 min on 2 cores, data generation included), int8
 # export with parity checks (99% window agreement, 95% same melody), smoothing tuning and the
-# recognizer evaluation (figures into models/default/eval.md): 36 min in all, measured.
+# recognizer evaluation (figures into models/default/eval.md): 36 min in all, measured with 50
+# evaluation trials a condition; the 100 trials of today take about 2 min more.
 model: setup
 	$(BIN)/melodypair train --out models/default
 	$(BIN)/melodypair quantize models/default
