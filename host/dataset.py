@@ -144,8 +144,8 @@ class DataConfig:
     # export fell under the gate on the trial's own (harder) validation windows, 98.83% and
     # 98.85%, though on the shipped recipe's validation windows it agreed on 99.12% and 99.08%
     # (0.3: 98.92%); exported anyway, compare: exact 2846 -> 2850 and 2866 (p = 0.77, 0.04),
-    # paired 2973 -> 2980 and 2975. No steady gain with the dose, so it stays off; a second
-    # training seed at 0.6 would tell whether its 2866 was more than chance.
+    # paired 2973 -> 2980 and 2975. 0.6 with training seed 2 (int8 99.02%): 2851 (p = 0.69),
+    # paired 2981. No steady gain with the dose or the seed, so it stays off.
     hard_snr_prob: float = 0.0
     hard_snr_db: tuple[float, float] = (-10.0, 5.0)
     empty_prob: float = 0.06  # noise only, no melody
