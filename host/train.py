@@ -277,7 +277,7 @@ def training_windows(
             params.mask_prob,
             params.mask_max_bands,
             params.mask_max_frames,
-            float(np.log10(DEFAULT_FEATURES.log_floor)),
+            DEFAULT_FEATURES.silent_value,
         )
     return (
         data_cfg,

@@ -128,7 +128,7 @@ def tune(bundle: ModelBundle, examples, grid: dict | None = None) -> tuple[Smoot
     classifier = WindowClassifier(bundle)
     silence = m.silence_index
     cases = []
-    silent_frame = np.log10(bundle.feature_params.log_floor)  # what digital silence gives
+    silent_frame = bundle.feature_params.silent_value  # what digital silence gives
     for ex in examples:
         n_bands = ex.frames.shape[1]
         pad = np.full((m.label_frame, n_bands), silent_frame, np.float32)

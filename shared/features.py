@@ -60,6 +60,11 @@ class FeatureParams:
     def frame_ms(self) -> float:
         return 1000.0 * self.frame_samples / self.sample_rate_hz
 
+    @property
+    def silent_value(self) -> float:
+        """What every band of a digitally silent frame reads: log10 of the floor."""
+        return float(np.log10(self.log_floor))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
