@@ -26,7 +26,15 @@ from melodypair.shared.alphabet import DEFAULT_ALPHABET, Alphabet, midi_number
 from melodypair.shared.errors import UsageError
 from melodypair.shared.features import DEFAULT_FEATURES, FeatureParams, compute_features
 from melodypair.shared.rhythm import DEFAULT_RHYTHM
-from melodypair.shared.synth import TIMBRE_NAMES, Envelope, SynthParams, Timbre, render_notes
+from melodypair.shared.synth import (
+    MAX_PARTIALS,
+    SPECTRAL,
+    TIMBRE_NAMES,
+    Envelope,
+    SynthParams,
+    Timbre,
+    render_notes,
+)
 
 # Bump when the generator changes in a way DataConfig does not show (it keys the data cache).
 DATA_VERSION = 1
@@ -155,7 +163,7 @@ class DataConfig:
         return asdict(self)
 
 
-_NAME_LISTS = {"timbres": TIMBRE_NAMES, "noises": tuple(augment.NOISES)}
+_NAME_LISTS = {"timbres": (*TIMBRE_NAMES, SPECTRAL), "noises": tuple(augment.NOISES)}
 _RANGES = (
     "notes",
     "tone_ms",
@@ -338,6 +346,28 @@ def _draw_note_gains(
     return gains.tolist()
 
 
+def draw_partials(rng: np.random.Generator) -> tuple[tuple[float, ...], float]:
+    """(gains in dB of harmonics 1, 2, ..., inharmonicity) of an instrument drawn for the
+    spectral timbre. The other timbres all have the fundamental loudest, while a reed, a brass
+    instrument or a small speaker often has the 2nd-4th harmonic louder: a spectral tilt, one
+    resonance somewhere over the first three octaves, odd harmonics only in a quarter, the
+    fundamental weakened by up to 20 dB (never more than 30 dB under the loudest partial, so the
+    note is still heard at its fundamental), and stiff-string stretch in half."""
+    count = int(rng.integers(3, min(16, MAX_PARTIALS) + 1))
+    octaves = np.log2(np.arange(1, count + 1))
+    gains = rng.uniform(-12.0, 0.0) * octaves
+    centre, width = rng.uniform(0.0, 3.0), rng.uniform(0.4, 1.5)
+    gains += rng.uniform(0.0, 18.0) * np.exp(-0.5 * ((octaves - centre) / width) ** 2)
+    gains += rng.normal(0.0, 3.0, count)
+    if rng.random() < 0.25:
+        gains[1::2] -= rng.uniform(10.0, 30.0)
+    gains[0] -= rng.uniform(0.0, 20.0)
+    gains = np.maximum(gains - gains.max(), -60.0)
+    gains[0] = max(gains[0], -30.0)
+    inharmonicity = 0.0 if rng.random() < 0.5 else float(10.0 ** rng.uniform(-5.0, -3.0))
+    return tuple(round(float(g), 2) for g in gains), inharmonicity
+
+
 def _draw_snr_db(rng: np.random.Generator, cfg: DataConfig) -> float:
     """A noisy example's SNR: from `hard_snr_db` with probability `hard_snr_prob`, else from
     `snr_db` (no extra draw when the probability is 0, so such a config draws as before)."""
@@ -354,9 +384,10 @@ def make_example(
     symbols: list[int] | None = None,
     condition: Condition | None = None,
     gain_db: list[float] | None = None,
+    timbre: Timbre | None = None,
 ) -> Example:
-    """Draw one recording; `symbols`, `condition` and the notes' `gain_db` pin those parts
-    (evaluation uses this)."""
+    """Draw one recording; `symbols`, `condition`, the notes' `gain_db` and the `timbre` itself
+    (knobs and all, where the condition only names it) pin those parts (evaluation uses this)."""
     from melodypair.shared.resample import resample
 
     silence = len(alphabet)
@@ -389,13 +420,18 @@ def make_example(
         for i in range(1, len(symbols)):
             if symbols[i] == symbols[i - 1]:
                 rests[i - 1] = max(rests[i - 1], cfg.min_repeat_rest_ms)
-        params = SynthParams(
-            timbre=Timbre(
+        if timbre is None:
+            partials = draw_partials(rng) if condition.timbre == SPECTRAL else ((), 0.0)
+            timbre = Timbre(
                 condition.timbre,
                 vibrato_rate_hz=float(rng.uniform(4.0, 7.0)),
                 vibrato_depth_cents=float(rng.uniform(10.0, 35.0)),
                 pluck_decay_ms=float(rng.uniform(80.0, 900.0)),
-            ),
+                partial_gains_db=partials[0],
+                inharmonicity=partials[1],
+            )
+        params = SynthParams(
+            timbre=timbre,
             sample_rate_hz=rate,
             detune_cents=float(rng.uniform(-cfg.detune_cents, cfg.detune_cents)),
             amplitude=1.0,

@@ -18,6 +18,10 @@ from melodypair.shared.errors import UsageError
 from melodypair.shared.rhythm import DEFAULT_RHYTHM, Rhythm
 
 TIMBRE_NAMES: tuple[str, ...] = ("sine", "square", "triangle", "harmonic", "pluck", "vibrato")
+# Not a name to choose (nothing to play without its gains): harmonics with the gains the caller
+# gives, so training can draw instruments whose fundamental is not the loudest partial.
+SPECTRAL = "spectral"
+MAX_PARTIALS = 32
 
 # Harmonics above this fraction of the sample rate are dropped: the envelope spreads each one by
 # a few tens of Hz, and this margin keeps that spread below Nyquist too.
@@ -29,17 +33,28 @@ _HARMONIC_AMPLITUDES = (1.0, 0.5, 1.0 / 3.0, 0.25)
 
 @dataclass(frozen=True)
 class Timbre:
-    """The sound of a note: one of TIMBRE_NAMES, with the knobs of the vibrato and pluck kinds."""
+    """The sound of a note: one of TIMBRE_NAMES (or SPECTRAL), with the knobs of the vibrato,
+    pluck and spectral kinds."""
 
     name: str = "sine"
     vibrato_rate_hz: float = 5.5
     vibrato_depth_cents: float = 20.0  # peak deviation, +-
     pluck_decay_ms: float = 250.0  # time constant of the fundamental; harmonic k decays k x faster
+    partial_gains_db: tuple[float, ...] = ()  # spectral: the gain of harmonic 1, 2, 3, ...
+    inharmonicity: float = 0.0  # spectral: partial k sounds at k f sqrt(1 + B k^2) (stiff string)
 
     def __post_init__(self) -> None:
-        if self.name not in TIMBRE_NAMES:
+        if self.name not in (*TIMBRE_NAMES, SPECTRAL):
             choices = ", ".join(TIMBRE_NAMES)
             raise UsageError(f"unknown timbre '{self.name}'; choose one of {choices}")
+        if (self.name == SPECTRAL) != bool(self.partial_gains_db):
+            raise UsageError("partial gains belong to the spectral timbre, which needs them")
+        if len(self.partial_gains_db) > MAX_PARTIALS or not np.all(
+            np.isfinite(self.partial_gains_db)
+        ):
+            raise UsageError(f"a spectral timbre has 1-{MAX_PARTIALS} finite partial gains (dB)")
+        if not 0.0 <= self.inharmonicity <= 0.01:
+            raise UsageError("inharmonicity must be in 0-0.01")
         if not 0.0 < self.vibrato_rate_hz <= 20.0 or not 0.0 <= self.vibrato_depth_cents <= 100.0:
             raise UsageError("vibrato needs a rate of 0-20 Hz and a depth of 0-100 cents")
         if self.pluck_decay_ms <= 0.0:
@@ -217,9 +232,12 @@ def _per_note(value: float | Sequence[float], n: int, name: str) -> list[float]:
     return values
 
 
-def _harmonics(name: str) -> tuple[np.ndarray, np.ndarray]:
+def _harmonics(timbre: Timbre) -> tuple[np.ndarray, np.ndarray]:
     """(harmonic numbers, amplitudes) of a timbre's Fourier series, up to harmonic 255."""
+    name = timbre.name
     k = np.arange(1, 256)
+    if name == SPECTRAL:
+        return k[: len(timbre.partial_gains_db)], 10.0 ** (np.array(timbre.partial_gains_db) / 20)
     if name == "square":
         odd = k[k % 2 == 1]
         return odd, 1.0 / odd
@@ -246,11 +264,12 @@ def _waveform(f_hz: float, n_samples: int, rate: int, timbre: Timbre) -> np.ndar
     else:
         phase = 2.0 * np.pi * f_hz * t
         top_hz = f_hz
-    numbers, amps = _harmonics(timbre.name)
-    keep = (numbers == 1) | (numbers * top_hz < rate * _MAX_HARMONIC_FRACTION)
+    numbers, amps = _harmonics(timbre)
+    ratios = numbers * np.sqrt(1.0 + timbre.inharmonicity * numbers**2.0)
+    keep = (numbers == 1) | (ratios * top_hz < rate * _MAX_HARMONIC_FRACTION)
     wave = np.zeros(n_samples)
-    for k, a in zip(numbers[keep], amps[keep], strict=True):
-        partial = a * np.sin(k * phase)
+    for k, ratio, a in zip(numbers[keep], ratios[keep], amps[keep], strict=True):
+        partial = a * np.sin(ratio * phase)
         if timbre.name == "pluck":
             partial *= np.exp(-t * k * 1000.0 / timbre.pluck_decay_ms)
         wave += partial

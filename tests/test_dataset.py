@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from melodypair.host import dataset
+from melodypair.shared.alphabet import DEFAULT_ALPHABET
 from melodypair.shared.features import DEFAULT_FEATURES
 
 
@@ -273,3 +274,24 @@ def test_a_small_speaker_puts_a_low_notes_fundamental_under_its_octave():
             dataset.data_config_from_table(bad)
     with pytest.raises(dataset.UsageError, match="small_speaker_prob"):
         dataset.data_config_from_table({"small_speaker_prob": 2.0})
+
+
+def test_drawn_instruments_vary_their_loudest_partial_and_keep_the_fundamental_audible():
+    """The spectral timbre's drawn gains: the loudest partial at 0 dB, often not the
+    fundamental, which stays within 30 dB of it; some odd-only spectra and some stretched."""
+    rng = np.random.default_rng(5)
+    drawn = [dataset.draw_partials(rng) for _ in range(400)]
+    gains = [np.array(g) for g, _ in drawn]
+    assert all(3 <= len(g) <= 16 and g.max() == 0.0 and g[0] >= -30.0 for g in gains)
+    assert 0.3 < np.mean([g[0] < 0.0 for g in gains]) < 0.95
+    assert 0.1 < np.mean([g[1::2].max() < -10.0 for g in gains]) < 0.4
+    assert 0.3 < np.mean([b > 0.0 for _, b in drawn]) < 0.7
+
+
+def test_examples_of_the_spectral_timbre_render_with_their_labels():
+    cfg = replace(dataset.DataConfig(), timbres=("spectral",), clean_prob=1.0, reverb_prob=0.0)
+    ex = dataset.make_example(np.random.default_rng(3), cfg)
+    assert ex.condition.timbre == "spectral" and ex.symbols and np.all(np.isfinite(ex.audio))
+    assert [s for s, _, _ in ex.note_spans] == list(ex.symbols)
+    silence = len(DEFAULT_ALPHABET)
+    assert set(np.unique(ex.labels).tolist()) == set(ex.symbols) | {silence}

@@ -10,6 +10,7 @@ from melodypair.shared.errors import UsageError
 from melodypair.shared.melody_code import MelodyCode
 from melodypair.shared.rhythm import DEFAULT_RHYTHM, Rhythm
 from melodypair.shared.synth import (
+    SPECTRAL,
     TIMBRE_NAMES,
     Envelope,
     SynthParams,
@@ -280,6 +281,26 @@ def test_off_alphabet_tones_render_with_symbol_minus_one():
     assert measured_pitch_hz(x, 16000) == pytest.approx(1234.5, abs=1.0)
 
 
+def _partial_db(x: np.ndarray, rate: int, f_hz: float) -> float:
+    """Power (dB) of the spectrum's peak within 1% of f_hz."""
+    power, bin_hz = _power_spectrum(x, rate)
+    lo, hi = int(f_hz * 0.99 / bin_hz), int(f_hz * 1.01 / bin_hz) + 1
+    return 10.0 * np.log10(np.max(power[lo:hi]))
+
+
+def test_a_spectral_timbre_sounds_its_partials_at_their_gains_and_stretch():
+    """A weak fundamental under a loud 3rd harmonic, as given; with inharmonicity B, partial k
+    sits at k f sqrt(1 + B k^2)."""
+    gains = (-12.0, -6.0, 0.0, -20.0)
+    f = DEFAULT_ALPHABET.frequencies_hz[0]
+    for b in (0.0, 1e-3):
+        timbre = Timbre(SPECTRAL, partial_gains_db=gains, inharmonicity=b)
+        x = _notes(render_notes([0], tone_ms=1000.0, params=SynthParams(timbre=timbre)))[0]
+        levels = [_partial_db(x, 16000, k * f * np.sqrt(1 + b * k * k)) for k in (1, 2, 3, 4)]
+        assert np.subtract(levels, levels[2]) == pytest.approx(gains, abs=0.5), b
+        assert measured_pitch_hz(x, 16000) == pytest.approx(3 * f * np.sqrt(1 + 9 * b), abs=1.0)
+
+
 def test_a_short_tone_shrinks_its_envelope_and_still_starts_and_ends_at_zero():
     for n in (2, 3, 10, 100, 800):
         g = Envelope().gains(n, 16000)
@@ -296,6 +317,11 @@ def test_a_short_tone_shrinks_its_envelope_and_still_starts_and_ends_at_zero():
         lambda: SynthParams(tempo=0.0),
         lambda: SynthParams(detune_cents=250.0),
         lambda: Timbre("saw"),
+        lambda: Timbre(SPECTRAL),
+        lambda: Timbre("sine", partial_gains_db=(0.0,)),
+        lambda: Timbre(SPECTRAL, partial_gains_db=(0.0,) * 33),
+        lambda: Timbre(SPECTRAL, partial_gains_db=(0.0, float("nan"))),
+        lambda: Timbre(SPECTRAL, partial_gains_db=(0.0,), inharmonicity=0.1),
         lambda: Envelope(sustain=0.0),
         lambda: Envelope(attack_ms=-1.0),
         lambda: render_notes([16]),
