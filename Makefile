@@ -37,7 +37,8 @@ bench: setup
 # Rebuilds the shipped default model: train (~21 min on 2 cores, data generation included), int8
 # export with parity checks (99% window agreement, 95% same melody), smoothing tuning and the
 # recognizer evaluation (figures into models/default/eval.md): 36 min in all, measured with 50
-# evaluation trials a condition; the 100 trials of today take about 2 min more.
+# evaluation trials a condition. The last step alone (tuning, 100 trials a condition and the
+# re-attack, quiet-note and instrument rows) took 9 min on 2026-12-03.
 model: setup
 	$(BIN)/melodypair train --out models/default
 	$(BIN)/melodypair quantize models/default

@@ -1,8 +1,8 @@
 """Last step of `make model`: tune the smoother, evaluate the recognizer on the evaluation split
 beside the rule-based peer (pairing melodies in noise, then the re-attack row: notes played
-twice in reverberant rooms, and the quiet-note row: one note played under the others), and
-record the figures in the bundle (manifest, eval.md, eval.json, reattack.json,
-quiet_note.json).
+twice in reverberant rooms, the quiet-note row: one note played under the others, and the
+instrument row: timbres whose fundamental is not their loudest partial), and record the figures
+in the bundle (manifest, eval.md, eval.json, reattack.json, quiet_note.json, instrument.json).
 
 Run as `python -m melodypair.host.finish_model models/NAME [--trials N]`.
 """
@@ -22,7 +22,13 @@ TRIALS_PER_CONDITION = 100
 def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
-    from melodypair.host import quiet_note_eval, reattack_eval, recognizer_eval, tune_smoothing
+    from melodypair.host import (
+        instrument_eval,
+        quiet_note_eval,
+        reattack_eval,
+        recognizer_eval,
+        tune_smoothing,
+    )
     from melodypair.host.train import TrainingParams
     from melodypair.shared.model_bundle import MODEL_FILE, load_bundle, save_bundle
     from melodypair.shared.rhythm import DEFAULT_RHYTHM
@@ -65,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_table = quiet_note_eval.markdown_table(quiet_rows)
     print(quiet_table)
     (args.folder / "quiet_note.json").write_text(json.dumps(quiet_rows, indent=1) + "\n")
+    instrument_rows = instrument_eval.run(trials_per_case=args.trials, model_dir=str(args.folder))
+    instrument_table = instrument_eval.markdown_table(instrument_rows)
+    print(instrument_table)
+    (args.folder / "instrument.json").write_text(json.dumps(instrument_rows, indent=1) + "\n")
     (args.folder / "eval.md").write_text(
         "# Recognizer evaluation (held-out split)\n\n"
         f"{args.trials} fresh pairing melodies per condition; timbres include ones never used "
@@ -89,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         "a melody at one level), white noise at "
         f"{quiet_note_eval.SNR_DB:g} dB. `quiet note heard` = a heard note of its pitch "
         "overlaps it in time; `other notes heard` = the same for the other notes; `melody "
-        "exact` and `paired` as above.\n\n" + quiet_table + "\n"
+        "exact` and `paired` as above.\n\n" + quiet_table + "\n\n"
+        "The instrument row (timbres whose fundamental is not their loudest partial, each a "
+        "fixed spectrum never played as such in training; see host/instrument_eval.py): "
+        f"{args.trials} pairing melodies per case, white noise at "
+        f"{instrument_eval.SNR_DB:g} dB. `melody exact` and `paired` as above.\n\n"
+        + instrument_table
+        + "\n"
     )
     if args.readme:
         body = (args.folder / "eval.md").read_text().split("\n", 1)[1]  # without its title
@@ -117,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         "quiet_note": {
             r["case"]: {key: round(r[key], 3) for key in ("quiet_heard", "melody_exact", "paired")}
             for r in quiet_rows
+            if r["decoder"] == "learned"
+        },
+        "instrument": {
+            r["case"]: {key: round(r[key], 3) for key in ("melody_exact", "paired")}
+            for r in instrument_rows
             if r["decoder"] == "learned"
         },
     }
