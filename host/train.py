@@ -67,12 +67,12 @@ class TrainingParams:
     # 1454 / 1224, 1490 / 1420 -> 1454 / 1282, 1492 / 1440 at silence weight 3 (1428 / 1170,
     # 1492 / 1408 at the weight 8 its note-error tuning chose), validation 90.07% -> 90.51%, but
     # int8 agreement 98.80%, under the gate, and 30 minutes for 42 epochs. With the anneal
-    # schedule and the 22-minute budget (the shipped model): 34 epochs, the last 7 annealed,
-    # 1299 s with cached data; validation loss 0.3236 -> 0.3025, accuracy 90.07% -> 90.57%, int8
-    # 99.08%; 1448 / 1270, 1488 / 1440; reverberant babble at -5 dB exact 26% -> 40%. 4500,
-    # cut every 4 frames (train_hop_frames) so that an epoch took as long, 36 epochs with cached
-    # data: level, 1456 / 1260, 1496 / 1446 (validation loss 0.3078; reverberant babble at
-    # -5 dB 28%).
+    # schedule and the 22-minute budget (the model shipped until the spectral timbre): 34
+    # epochs, the last 7 annealed, 1299 s with cached data; validation loss 0.3236 -> 0.3025,
+    # accuracy 90.07% -> 90.57%, int8 99.08%; 1448 / 1270, 1488 / 1440; reverberant babble at
+    # -5 dB exact 26% -> 40%. 4500, cut every 4 frames (train_hop_frames) so that an epoch took
+    # as long, 36 epochs with cached data: level, 1456 / 1260, 1496 / 1446 (validation loss
+    # 0.3078; reverberant babble at -5 dB 28%).
     train_recordings: int = 3500
     val_recordings: int = 200
     train_hop_frames: int = 3  # stride when cutting training windows (neighbours are redundant)

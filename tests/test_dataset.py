@@ -56,6 +56,7 @@ def test_held_out_conditions_only_in_evaluation():
     ev = dataset.eval_config(train)
     assert set(dataset.HELD_OUT_TIMBRES) <= set(ev.timbres)
     assert set(dataset.HELD_OUT_NOISES) <= set(ev.noises)
+    assert "spectral" in train.timbres and "spectral" not in ev.timbres  # the instrument row's
 
 
 def test_windows_index_frames_of_one_recording_only():
@@ -286,6 +287,13 @@ def test_drawn_instruments_vary_their_loudest_partial_and_keep_the_fundamental_a
     assert 0.3 < np.mean([g[0] < 0.0 for g in gains]) < 0.95
     assert 0.1 < np.mean([g[1::2].max() < -10.0 for g in gains]) < 0.4
     assert 0.3 < np.mean([b > 0.0 for _, b in drawn]) < 0.7
+
+
+def test_one_training_example_in_eleven_draws_a_random_instrument():
+    timbres = dataset.DataConfig().timbres
+    named = [t for t in timbres if t != "spectral"]
+    assert timbres.count("spectral") == 1 and len(timbres) == 11
+    assert all(named.count(t) == 2 for t in named)
 
 
 def test_examples_of_the_spectral_timbre_render_with_their_labels():
