@@ -36,6 +36,16 @@ def case_groups(trials: list[dict], case_order: list[str]) -> Iterator[tuple[str
                 yield case, decoder, group
 
 
+def rate_rows(trials: list[dict], case_order: list[str], keys: tuple[str, ...]) -> list[dict]:
+    """Per case and decoder (see case_groups): its number of trials and, for each of `keys`,
+    the share of its trials where that key is true."""
+    return [
+        {"case": case, "decoder": decoder, "trials": len(group)}
+        | {key: sum(t[key] for t in group) / len(group) for key in keys}
+        for case, decoder, group in case_groups(trials, case_order)
+    ]
+
+
 def side_by_side(
     rows: list[dict],
     figures: tuple[tuple[str, str], ...],

@@ -142,19 +142,7 @@ def run(
 
 def summarize(trials: list[dict], case_order: list[str]) -> list[dict]:
     """Per case and decoder: the trials' counts turned into rates."""
-    rows = []
-    for case, decoder, group in case_rows.case_groups(trials, case_order):
-        n = len(group)
-        rows.append(
-            {
-                "case": case,
-                "decoder": decoder,
-                "trials": n,
-                "melody_exact": sum(t["melody_exact"] for t in group) / n,
-                "paired": sum(t["paired"] for t in group) / n,
-            }
-        )
-    return rows
+    return case_rows.rate_rows(trials, case_order, ("melody_exact", "paired"))
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -113,21 +113,12 @@ def run(
 
 
 def summarize(trials: list[dict], case_order: list[str]) -> list[dict]:
-    """Per case and decoder: the trials' counts turned into rates."""
-    rows = []
-    for case, decoder, group in case_rows.case_groups(trials, case_order):
-        n = len(group)
-        rows.append(
-            {
-                "case": case,
-                "decoder": decoder,
-                "trials": n,
-                "quiet_heard": sum(t["quiet_heard"] for t in group) / n,
-                "others_heard": sum(t["others_heard"] for t in group)
-                / max(sum(t["others"] for t in group), 1),
-                "melody_exact": sum(t["melody_exact"] for t in group) / n,
-                "paired": sum(t["paired"] for t in group) / n,
-            }
+    """Per case and decoder: the trials' counts turned into rates (other notes heard: of all
+    the other notes the case played)."""
+    rows = case_rows.rate_rows(trials, case_order, ("quiet_heard", "melody_exact", "paired"))
+    for row, (_, _, group) in zip(rows, case_rows.case_groups(trials, case_order), strict=True):
+        row["others_heard"] = sum(t["others_heard"] for t in group) / max(
+            sum(t["others"] for t in group), 1
         )
     return rows
 

@@ -1,4 +1,5 @@
-"""The rows the re-attack and quiet-note evaluations share: grouping and the side-by-side table."""
+"""The rows the re-attack, quiet-note and instrument evaluations share: grouping, rates and the
+side-by-side table."""
 
 from melodypair.host import case_rows
 
@@ -23,6 +24,20 @@ def test_case_groups_follow_the_case_order_learned_first_and_skip_empty_groups()
         ("c", "stft", 1),
     ]
     assert all(t["case"] == "a" for t in groups[2][2])
+
+
+def test_rate_rows_give_each_groups_trials_and_share_of_true_values():
+    trials = [
+        _trial("a", "learned", True),
+        _trial("a", "learned", False),
+        _trial("a", "stft", False),
+        _trial("b", "learned", True),
+    ]
+    assert case_rows.rate_rows(trials, ["a", "b"], ("heard",)) == [
+        {"case": "a", "decoder": "learned", "trials": 2, "heard": 0.5},
+        {"case": "a", "decoder": "stft", "trials": 1, "heard": 0.0},
+        {"case": "b", "decoder": "learned", "trials": 1, "heard": 1.0},
+    ]
 
 
 def test_side_by_side_puts_counts_then_learned_then_stft_and_skips_one_sided_cases():
