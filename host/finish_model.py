@@ -59,22 +59,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         tune_smoothing.store(args.folder, best, summary)
 
-    rows = recognizer_eval.run(trials_per_condition=args.trials, model_dir=str(args.folder))
-    table = recognizer_eval.markdown_table(rows)
-    print(table)
-    (args.folder / "eval.json").write_text(json.dumps(rows, indent=1) + "\n")
-    reattack_rows = reattack_eval.run(trials_per_case=args.trials, model_dir=str(args.folder))
-    reattack_table = reattack_eval.markdown_table(reattack_rows)
-    print(reattack_table)
-    (args.folder / "reattack.json").write_text(json.dumps(reattack_rows, indent=1) + "\n")
-    quiet_rows = quiet_note_eval.run(trials_per_case=args.trials, model_dir=str(args.folder))
-    quiet_table = quiet_note_eval.markdown_table(quiet_rows)
-    print(quiet_table)
-    (args.folder / "quiet_note.json").write_text(json.dumps(quiet_rows, indent=1) + "\n")
-    instrument_rows = instrument_eval.run(trials_per_case=args.trials, model_dir=str(args.folder))
-    instrument_table = instrument_eval.markdown_table(instrument_rows)
-    print(instrument_table)
-    (args.folder / "instrument.json").write_text(json.dumps(instrument_rows, indent=1) + "\n")
+    def evaluate(module, file_name: str, **kwargs) -> tuple[list[dict], str]:
+        """Run one evaluation on the model: print its table and keep its rows in the bundle."""
+        rows = module.run(model_dir=str(args.folder), **kwargs)
+        table = module.markdown_table(rows)
+        print(table)
+        (args.folder / file_name).write_text(json.dumps(rows, indent=1) + "\n")
+        return rows, table
+
+    rows, table = evaluate(recognizer_eval, "eval.json", trials_per_condition=args.trials)
+    reattack_rows, reattack_table = evaluate(
+        reattack_eval, "reattack.json", trials_per_case=args.trials
+    )
+    quiet_rows, quiet_table = evaluate(
+        quiet_note_eval, "quiet_note.json", trials_per_case=args.trials
+    )
+    instrument_rows, instrument_table = evaluate(
+        instrument_eval, "instrument.json", trials_per_case=args.trials
+    )
     (args.folder / "eval.md").write_text(
         "# Recognizer evaluation (held-out split)\n\n"
         f"{args.trials} fresh pairing melodies per condition; timbres include ones never used "
@@ -123,23 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             }
             for r in learned
         },
-        "reattack": {
-            r["case"]: {
-                key: round(r[key], 3) for key in ("repeats_heard", "other_heard", "extra_notes")
-            }
-            for r in reattack_rows
-            if r["decoder"] == "learned"
-        },
-        "quiet_note": {
-            r["case"]: {key: round(r[key], 3) for key in ("quiet_heard", "melody_exact", "paired")}
-            for r in quiet_rows
-            if r["decoder"] == "learned"
-        },
-        "instrument": {
-            r["case"]: {key: round(r[key], 3) for key in ("melody_exact", "paired")}
-            for r in instrument_rows
-            if r["decoder"] == "learned"
-        },
+        "reattack": learned_case_figures(
+            reattack_rows, ("repeats_heard", "other_heard", "extra_notes")
+        ),
+        "quiet_note": learned_case_figures(quiet_rows, ("quiet_heard", "melody_exact", "paired")),
+        "instrument": learned_case_figures(instrument_rows, ("melody_exact", "paired")),
     }
     save_bundle(
         args.folder,
@@ -147,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         replace(bundle.manifest, metrics=metrics),
     )
     return 0
+
+
+def learned_case_figures(rows: list[dict], keys: tuple[str, ...]) -> dict:
+    """A case row's figures for the manifest: the learned decoder's `keys` per case, rounded."""
+    return {
+        r["case"]: {key: round(r[key], 3) for key in keys}
+        for r in rows
+        if r["decoder"] == "learned"
+    }
 
 
 def replace_block(path: Path, name: str, body: str) -> None:
