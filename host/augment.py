@@ -79,11 +79,16 @@ def brown_noise(n: int, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
     return _coloured(n, rng, 2.0)
 
 
-def _off_alphabet_hz(rng: np.random.Generator, alphabet: Alphabet, min_cents: float = 45.0):
-    """A frequency in 300-4000 Hz at least `min_cents` away from every alphabet note."""
+def _off_alphabet_hz(
+    rng: np.random.Generator,
+    alphabet: Alphabet,
+    min_cents: float = 45.0,
+    range_hz: tuple[float, float] = (300.0, 4000.0),
+):
+    """A frequency in `range_hz` (log-uniform), at least `min_cents` from every alphabet note."""
     notes = np.array(alphabet.frequencies_hz)
     while True:
-        f = float(np.exp(rng.uniform(np.log(300.0), np.log(4000.0))))
+        f = float(np.exp(rng.uniform(np.log(range_hz[0]), np.log(range_hz[1]))))
         if np.min(np.abs(1200.0 * np.log2(f / notes))) >= min_cents:
             return f
 
@@ -115,6 +120,43 @@ def tonal_noise(
             )
         pos += length + int(rng.uniform(0.0, 0.5) * rate_hz)
     return out / (np.std(out) + EPS)
+
+
+def harmonic_noise(
+    n: int, rate_hz: int, rng: np.random.Generator, alphabet: Alphabet = DEFAULT_ALPHABET
+) -> np.ndarray:
+    """Instruments playing off the alphabet: one to three voices at a time, each a harmonic tone
+    (3-10 partials, a random tilt, the fundamental up to 10 dB weak, sustained or plucked) whose
+    fundamental is no alphabet note, over a little hiss. Many sit below the alphabet with a
+    partial on an alphabet note (F4's second harmonic is F5), which a melody note never does."""
+    out = 0.05 * rng.standard_normal(n)
+    pos = 0
+    while pos < n:
+        length = min(n - pos, int(rng.uniform(0.1, 0.9) * rate_hz))
+        env = _fade(length, rate_hz)
+        if rng.random() < 0.3:  # plucked: decays
+            env = env * np.exp(-np.arange(length) / rate_hz / rng.uniform(0.08, 0.6))
+        for _ in range(int(rng.integers(1, 4))):
+            f0_hz = _off_alphabet_hz(rng, alphabet, range_hz=(120.0, 1500.0))
+            tone = harmonic_voice(f0_hz, length, rate_hz, rng)
+            out[pos : pos + length] += tone * env * rng.uniform(0.5, 1.0)
+        pos += length + int(rng.uniform(0.0, 0.3) * rate_hz)
+    return out / (np.std(out) + EPS)
+
+
+def harmonic_voice(f0_hz: float, n: int, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` samples of a steady tone at `f0_hz`: 3-10 harmonics (those under 0.45 of the rate)
+    falling by 3-12 dB an octave, +-3 dB jitter, the fundamental weakened by 0-10 dB."""
+    t = np.arange(n) / rate_hz
+    ks = np.arange(1, int(rng.integers(3, 11)) + 1)
+    ks = ks[ks * f0_hz < 0.45 * rate_hz]
+    gains_db = rng.uniform(-12.0, -3.0) * np.log2(ks) + rng.normal(0.0, 3.0, ks.size)
+    gains_db[0] -= rng.uniform(0.0, 10.0)
+    phases = rng.uniform(0.0, 2 * np.pi, ks.size)
+    tone = np.zeros(n)
+    for k, g, ph in zip(ks, gains_db, phases, strict=True):
+        tone += 10 ** (g / 20.0) * np.sin(2 * np.pi * k * f0_hz * t + ph)
+    return tone
 
 
 def transient_noise(n: int, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
@@ -218,6 +260,7 @@ NOISES: dict[str, NoiseFn] = {
     "brown": brown_noise,
     "babble": babble_noise,
     "tonal": tonal_noise,
+    "harmonic": harmonic_noise,
     "transient": transient_noise,
 }
 

@@ -48,6 +48,35 @@ def test_tonal_interferers_avoid_alphabet_notes():
         assert cents.min() >= 45.0
 
 
+def test_harmonic_interferers_sit_off_the_alphabet_and_reach_below_it():
+    rng = np.random.default_rng(3)
+    notes = np.array(DEFAULT_ALPHABET.frequencies_hz)
+    fs = [
+        augment._off_alphabet_hz(rng, DEFAULT_ALPHABET, range_hz=(120.0, 1500.0))
+        for _ in range(300)
+    ]
+    assert min(fs) >= 120.0 and max(fs) <= 1500.0
+    assert all(1200 * np.abs(np.log2(f / notes)).min() >= 45.0 for f in fs)
+    assert np.mean(np.array(fs) < notes.min()) > 0.5  # mostly under the alphabet's lowest note
+
+
+def test_harmonic_voice_is_harmonics_of_its_fundamental():
+    n = RATE
+    tone = augment.harmonic_voice(330.0, n, RATE, np.random.default_rng(8))
+    power = np.abs(np.fft.rfft(tone)) ** 2  # 1 Hz bins over one second
+    harmonics = power[np.arange(330, RATE // 2, 330)].sum()
+    assert harmonics / power.sum() > 0.99
+    assert power[330 * 3] > 0  # at least three partials
+    assert np.argmax(power) % 330 == 0
+
+
+def test_harmonic_noise_has_much_power_below_the_alphabet():
+    x = augment.make_noise("harmonic", 5 * RATE, RATE, np.random.default_rng(9))
+    power = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / RATE)
+    assert power[f < 500].sum() / power.sum() > 0.2
+
+
 @pytest.mark.parametrize("kind", sorted(augment.NOISES))
 def test_every_noise_is_finite_unit_and_seeded(kind):
     a = augment.make_noise(kind, RATE, RATE, np.random.default_rng(4))
