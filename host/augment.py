@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -93,16 +93,30 @@ def _off_alphabet_hz(
             return f
 
 
+def _segments(
+    n: int,
+    rate_hz: int,
+    rng: np.random.Generator,
+    length_s: tuple[float, float],
+    gap_s: tuple[float, float],
+) -> Iterator[slice]:
+    """The sounding segments of an `n`-sample track of separate sounds: each `length_s` long
+    (the last cut at the end), then a gap of `gap_s`. A generator: the caller draws each
+    segment's sound between the draws of its length and of the gap after it."""
+    pos = 0
+    while pos < n:
+        length = int(rng.uniform(*length_s) * rate_hz)
+        yield slice(pos, min(n, pos + length))
+        pos += length + int(rng.uniform(*gap_s) * rate_hz)
+
+
 def tonal_noise(
     n: int, rate_hz: int, rng: np.random.Generator, alphabet: Alphabet = DEFAULT_ALPHABET
 ) -> np.ndarray:
     """Beeps, chords and whistles at frequencies that are not alphabet notes, over a little hiss."""
     out = 0.05 * rng.standard_normal(n)
     t = np.arange(n) / rate_hz
-    pos = 0
-    while pos < n:
-        length = int(rng.uniform(0.08, 0.9) * rate_hz)
-        seg = slice(pos, min(n, pos + length))
+    for seg in _segments(n, rate_hz, rng, (0.08, 0.9), (0.0, 0.5)):
         kind = rng.integers(3)
         if kind == 0:  # beep
             freqs = [_off_alphabet_hz(rng, alphabet)]
@@ -118,7 +132,6 @@ def tonal_noise(
             out[seg] += np.sin(2 * np.pi * f * t[seg] + rng.uniform(0, 2 * np.pi)) * _fade(
                 seg.stop - seg.start, rate_hz
             )
-        pos += length + int(rng.uniform(0.0, 0.5) * rate_hz)
     return out / (np.std(out) + EPS)
 
 
@@ -130,17 +143,15 @@ def harmonic_noise(
     fundamental is no alphabet note, over a little hiss. Many sit below the alphabet with a
     partial on an alphabet note (F4's second harmonic is F5), which a melody note never does."""
     out = 0.05 * rng.standard_normal(n)
-    pos = 0
-    while pos < n:
-        length = min(n - pos, int(rng.uniform(0.1, 0.9) * rate_hz))
+    for seg in _segments(n, rate_hz, rng, (0.1, 0.9), (0.0, 0.3)):
+        length = seg.stop - seg.start
         env = _fade(length, rate_hz)
         if rng.random() < 0.3:  # plucked: decays
             env = env * np.exp(-np.arange(length) / rate_hz / rng.uniform(0.08, 0.6))
         for _ in range(int(rng.integers(1, 4))):
             f0_hz = _off_alphabet_hz(rng, alphabet, range_hz=(120.0, 1500.0))
             tone = harmonic_voice(f0_hz, length, rate_hz, rng)
-            out[pos : pos + length] += tone * env * rng.uniform(0.5, 1.0)
-        pos += length + int(rng.uniform(0.0, 0.3) * rate_hz)
+            out[seg] += tone * env * rng.uniform(0.5, 1.0)
     return out / (np.std(out) + EPS)
 
 
