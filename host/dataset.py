@@ -176,6 +176,11 @@ class DataConfig:
     hard_snr_db: tuple[float, float] = (-10.0, 5.0)
     empty_prob: float = 0.06  # noise only, no melody
     interferer_prob: float = 0.15  # an off-alphabet tonal interferer over the melody too
+    # A second voice under the melody (`duet_voice`): with this chance a melody is accompanied,
+    # note by note, by other alphabet notes `duet_below_db` quieter, which the labels ignore, so
+    # that the louder of two alphabet tones is the note. Not drawn at all when 0.
+    duet_prob: float = 0.0
+    duet_below_db: tuple[float, float] = (4.0, 15.0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,6 +199,7 @@ _RANGES = (
     "hard_snr_db",
     "quiet_note_drop_db",
     "small_speaker_hz",
+    "duet_below_db",
 )
 _PROBABILITIES = (
     "repeat_prob",
@@ -207,6 +213,7 @@ _PROBABILITIES = (
     "quiet_note_prob",
     "small_speaker_prob",
     "hard_snr_prob",
+    "duet_prob",
 )
 
 
@@ -295,6 +302,7 @@ def pairing_like(
         interferer_prob=0.0,
         small_speaker_prob=0.0,
         hard_snr_prob=0.0,
+        duet_prob=0.0,
         empty_prob=0.0,
         lead_ms=(300.0, 1000.0),
         tail_ms=(300.0, 1000.0),
@@ -389,6 +397,53 @@ def draw_partials(rng: np.random.Generator) -> tuple[tuple[float, ...], float]:
     return tuple(round(float(g), 2) for g in gains), inharmonicity
 
 
+# Steps along the alphabet (a diatonic scale) to a duet note in consonance with the melody's:
+# a third, a fourth, a fifth, an octave, either way.
+_DUET_STEPS = (-7, -4, -3, -2, 2, 3, 4, 7)
+
+
+def duet_voice(
+    rng: np.random.Generator,
+    cfg: DataConfig,
+    alphabet: Alphabet,
+    symbols: list[int],
+    tones_ms: np.ndarray,
+    rests_ms: np.ndarray,
+    notes_db: np.ndarray,
+    melody_params: SynthParams,
+    n_samples: int,
+) -> np.ndarray:
+    """`n_samples` of a second voice under a melody played with `tones_ms` / `rests_ms`: about
+    two notes in three joined by another alphabet note over exactly the note's span (half of
+    them a third, fourth, fifth or octave away, as chords put under a tune; the rest any other
+    note), each `cfg.duet_below_db` under the melody's note, on the melody's instrument (so
+    the difference in level is what it says: timbres and envelopes differ by several dB).
+    Music plays alphabet notes under a tune, and the louder tone is the tune."""
+    n_notes = len(alphabet)
+    others, gains = [], []
+    for s, level_db in zip(symbols, notes_db, strict=True):
+        near = [s + k for k in _DUET_STEPS if 0 <= s + k < n_notes]
+        if rng.random() < 0.5:
+            other = int(rng.choice(near))
+        else:
+            other = int(rng.choice([k for k in range(n_notes) if k != s]))
+        joined = rng.random() < 0.65
+        others.append(other)
+        gains.append(level_db - rng.uniform(*cfg.duet_below_db) if joined else -200.0)
+    audio = render_notes(
+        others,
+        alphabet=alphabet,
+        tone_ms=tones_ms.tolist(),
+        rest_ms=rests_ms.tolist(),
+        detune_cents=rng.uniform(-5.0, 5.0, size=len(others)).tolist(),
+        gain_db=gains,
+        params=melody_params,
+    ).audio
+    out = np.zeros(n_samples)
+    out[: min(n_samples, audio.size)] = audio[:n_samples]
+    return out
+
+
 def _draw_snr_db(rng: np.random.Generator, cfg: DataConfig) -> float:
     """A noisy example's SNR: from `hard_snr_db` with probability `hard_snr_prob`, else from
     `snr_db` (no extra draw when the probability is 0, so such a config draws as before)."""
@@ -463,19 +518,25 @@ def make_example(
                 sustain=float(rng.uniform(0.4, 1.0)),
             ),
         )
+        detunes = rng.uniform(-5.0, 5.0, size=len(symbols)).tolist()
+        if gain_db is None:
+            gain_db = _draw_note_gains(rng, cfg, len(symbols), condition.snr_db)
         rendering = render_notes(
             symbols,
             alphabet=alphabet,
             tone_ms=tones.tolist(),
             rest_ms=rests.tolist(),
-            detune_cents=rng.uniform(-5.0, 5.0, size=len(symbols)).tolist(),
-            gain_db=gain_db
-            if gain_db is not None
-            else _draw_note_gains(rng, cfg, len(symbols), condition.snr_db),
+            detune_cents=detunes,
+            gain_db=gain_db,
             params=params,
         )
         melody = rendering.audio.astype(np.float64)
         events = rendering.events
+        if cfg.duet_prob > 0 and rng.random() < cfg.duet_prob:
+            notes_db = np.zeros(len(symbols)) if gain_db is None else np.asarray(gain_db)
+            melody += duet_voice(
+                rng, cfg, alphabet, symbols, tones, rests, notes_db, params, melody.size
+            )
     else:
         melody = np.zeros(int(rng.uniform(0.5, 3.0) * rate))
         events = ()

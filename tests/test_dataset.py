@@ -158,9 +158,10 @@ def test_pairing_melodies_play_every_note_at_one_level_whatever_training_draws()
         dataset.pairing_like(dataset.eval_config(base), 13),
     ):
         assert cfg.note_gain_db == 0.0 and cfg.quiet_note_prob == 0.0
-    small = dataset.DataConfig(small_speaker_prob=0.25, hard_snr_prob=0.3)
+    small = dataset.DataConfig(small_speaker_prob=0.25, hard_snr_prob=0.3, duet_prob=0.2)
     narrowed = dataset.pairing_like(dataset.eval_config(small), 13)
     assert narrowed.small_speaker_prob == 0.0 and narrowed.hard_snr_prob == 0.0
+    assert narrowed.duet_prob == 0.0
 
 
 def test_a_share_of_noisy_examples_comes_from_the_low_snr_range():
@@ -303,3 +304,68 @@ def test_examples_of_the_spectral_timbre_render_with_their_labels():
     assert [s for s, _, _ in ex.note_spans] == list(ex.symbols)
     silence = len(DEFAULT_ALPHABET)
     assert set(np.unique(ex.labels).tolist()) == set(ex.symbols) | {silence}
+
+
+def test_a_duet_voice_sounds_other_alphabet_notes_quieter_under_the_melodys_notes_only():
+    """`duet_voice` under a sine melody: about two notes in three are joined by one other
+    alphabet note, 6-8 dB under the melody's note over the same span (the others are silent),
+    and nothing of it sounds in the rests."""
+    from melodypair.shared.synth import Envelope, SynthParams, Timbre, render_notes
+
+    cfg = dataset.DataConfig(duet_below_db=(6.0, 8.0))
+    rate = 16000
+    symbols = [0, 3, 3, 9, 15, 7, 12, 5, 1, 10, 14, 6] * 3
+    tones, rests = np.full(len(symbols), 250.0), np.full(len(symbols), 100.0)
+    levels_db = np.linspace(-4.0, 4.0, len(symbols))
+    params = SynthParams(
+        timbre=Timbre("sine"),
+        sample_rate_hz=rate,
+        envelope=Envelope(attack_ms=5.0, decay_ms=5.0, release_ms=5.0, sustain=1.0),
+    )
+    melody = render_notes(
+        symbols, tone_ms=tones.tolist(), rest_ms=rests.tolist(), gain_db=levels_db, params=params
+    )
+    voice = dataset.duet_voice(
+        np.random.default_rng(8),
+        cfg,
+        DEFAULT_ALPHABET,
+        symbols,
+        tones,
+        rests,
+        levels_db,
+        params,
+        melody.audio.size,
+    )
+    notes_hz = np.array(DEFAULT_ALPHABET.frequencies_hz)
+    joined = 0
+    for event in melody.events:
+        mid = slice(event.start_sample + 400, event.end_sample - 400)
+        x, m = voice[mid], melody.audio[mid]
+        if np.sqrt(np.mean(x**2)) < 1e-6:
+            continue
+        joined += 1
+        under_db = 20 * np.log10(np.sqrt(np.mean(m**2)) / np.sqrt(np.mean(x**2)))
+        assert 6.0 - 0.2 <= under_db <= 8.0 + 0.2
+        spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size), 1 << 16))
+        peak_hz = np.argmax(spectrum) * rate / (1 << 16)
+        nearest = int(np.argmin(np.abs(notes_hz - peak_hz)))
+        assert abs(1200 * np.log2(peak_hz / notes_hz[nearest])) < 15.0 + 10.0  # detune + bins
+        assert nearest != event.symbol
+    assert 0.5 * len(symbols) <= joined <= 0.8 * len(symbols)
+    rest_mask = np.ones(voice.size, bool)
+    for event in melody.events:
+        rest_mask[event.start_sample : event.end_sample + rate // 50] = False
+    assert np.max(np.abs(voice[rest_mask])) < 1e-6
+
+
+def test_a_duet_leaves_the_melody_and_its_labels_as_drawn_and_is_off_by_default():
+    quiet = dict(clean_prob=1.0, reverb_prob=0.0, colouring_prob=0.0, interferer_prob=0.0)
+    quiet |= dict(empty_prob=0.0, timbres=("harmonic",), notes=(10, 10), rates_hz=(16000,))
+    plain = dataset.make_example(np.random.default_rng(21), dataset.DataConfig(**quiet))
+    duet = dataset.make_example(np.random.default_rng(21), dataset.DataConfig(**quiet, duet_prob=1))
+    assert duet.symbols == plain.symbols and duet.note_spans == plain.note_spans
+    np.testing.assert_array_equal(duet.labels, plain.labels)
+    assert not np.allclose(duet.audio, plain.audio)
+    assert dataset.DataConfig().duet_prob == 0.0
+    with pytest.raises(dataset.UsageError, match="duet_prob"):
+        dataset.data_config_from_table({"duet_prob": 2.0})
