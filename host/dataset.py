@@ -37,7 +37,7 @@ from melodypair.shared.synth import (
 )
 
 # Bump when the generator changes in a way DataConfig does not show (it keys the data cache).
-DATA_VERSION = 2
+DATA_VERSION = 3
 HELD_OUT_TIMBRES: tuple[str, ...] = ("vibrato",)
 HELD_OUT_NOISES: tuple[str, ...] = ("transient",)
 DEVICE_RATES_HZ: tuple[int, ...] = (8000, 11025, 16000, 22050, 32000, 44100, 48000)
@@ -398,20 +398,22 @@ def draw_partials(rng: np.random.Generator) -> tuple[tuple[float, ...], float]:
 
 
 # Steps along the alphabet (a diatonic scale) to a duet note in consonance with the melody's:
-# a third, a fourth, a fifth, either way, or an octave above (`_duet_partners` drops the octave
-# below).
-_DUET_STEPS = (-7, -4, -3, -2, 2, 3, 4, 7)
+# a third, a fourth, a fifth, either way (never an octave: see `_duet_partners`).
+_DUET_STEPS = (-4, -3, -2, 2, 3, 4)
 
 
 def _duet_partners(alphabet: Alphabet) -> list[list[int]]:
-    """Per note, the alphabet notes a duet may put under it: any other, except the notes of
-    which it is a harmonic (an octave, a twelfth, ... below). A quieter tone there sounds like
-    an instrument whose fundamental is weaker than its 2nd-6th partial, and that is the low
-    note (the instrument row), not the louder one."""
+    """Per note, the alphabet notes a duet may put under it: any other that is not a harmonic
+    of it or it of them (an octave, a twelfth, ... either way). A quieter tone there is what an
+    instrument's partials sound like, and an instrument whose 2nd partial is its loudest (an
+    organ, an oboe) plays the lower note: a duet an octave under taught the model the opposite
+    (the instrument row), and a duet an octave over taught it the louder of the two."""
     hz = np.asarray(alphabet.frequencies_hz)
+    harmonics = np.arange(1, 7)
     partners = []
     for f in hz:
-        cents = 1200.0 * np.abs(np.log2(f / (hz[:, None] * np.arange(1, 7)[None, :])))
+        ratio = np.maximum(hz, f) / np.minimum(hz, f)
+        cents = 1200.0 * np.abs(np.log2(ratio[:, None] / harmonics[None, :]))
         partners.append([k for k in range(len(hz)) if cents[k].min() > 50.0])
     return partners
 
@@ -429,11 +431,11 @@ def duet_voice(
 ) -> np.ndarray:
     """`n_samples` of a second voice under a melody played with `tones_ms` / `rests_ms`: about
     two notes in three joined by another alphabet note over exactly the note's span (half of
-    them a third, fourth, fifth or octave away, as chords put under a tune; the rest any other
-    note), each `cfg.duet_below_db` under the melody's note, on the melody's instrument (so
-    the difference in level is what it says: timbres and envelopes differ by several dB),
-    never a note an octave, a twelfth, ... below it (`_duet_partners`). Music plays alphabet
-    notes under a tune, and the louder tone is the tune."""
+    them a third, fourth or fifth away, as chords put under a tune; the rest any other note
+    but an octave, a twelfth, ... away: `_duet_partners`), each `cfg.duet_below_db` under the
+    melody's note, on the melody's instrument (so the difference in level is what it says:
+    timbres and envelopes differ by several dB). Music plays alphabet notes under a tune, and
+    the louder tone is the tune."""
     allowed = _duet_partners(alphabet)
     others, gains = [], []
     for s, level_db in zip(symbols, notes_db, strict=True):
