@@ -413,9 +413,9 @@ _DUET_STEPS = (-4, -3, -2, 2, 3, 4)
 def _duet_partners(alphabet: Alphabet) -> list[list[int]]:
     """Per note, the alphabet notes a duet may put under it: any other that is not a harmonic
     of it or it of them (an octave, a twelfth, ... either way). A quieter tone there is what an
-    instrument's partials sound like, and an instrument whose 2nd partial is its loudest (an
-    organ, an oboe) plays the lower note: a duet an octave under taught the model the opposite
-    (the instrument row), and a duet an octave over taught it the louder of the two."""
+    instrument's own partials sound like; one an octave under, labelled as the upper note,
+    teaches the opposite of an instrument whose 2nd partial is its loudest (an organ, an oboe),
+    which plays the lower note (the instrument row; see `DataConfig.duet_prob`)."""
     hz = np.asarray(alphabet.frequencies_hz)
     harmonics = np.arange(1, 7)
     partners = []
@@ -558,9 +558,8 @@ def make_example(
         melody = rendering.audio.astype(np.float64)
         events = rendering.events
         if cfg.duet_prob > 0 and rng.random() < cfg.duet_prob:
-            notes_db = np.zeros(len(symbols)) if gain_db is None else np.asarray(gain_db)
             melody += duet_voice(
-                rng, cfg, alphabet, symbols, tones, rests, notes_db, params, melody.size
+                rng, cfg, alphabet, symbols, tones, rests, np.asarray(gain_db), params, melody.size
             )
     else:
         melody = np.zeros(int(rng.uniform(0.5, 3.0) * rate))
