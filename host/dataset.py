@@ -186,8 +186,11 @@ class DataConfig:
     # none either way 1738 (168, 12), 2839, 408 / 476. Music gained little; the organ (2nd
     # partial 2 dB over the fundamental) lost in each (dry 46 -> 24-27 of 50), heard an octave
     # up. At 0.3 (none either way): 1744 (174, 13; tonal 286 -> 293), 2828 (p = 0.76), 422 /
-    # 479, organ dry 49 of 50, but int8 agreement 98.85%, under the gate. Off until a second
-    # seed and the int8 export say whether 0.3 is a gain.
+    # 479, organ dry 49 of 50, but int8 agreement 98.85%, under the gate. 0.3 with training
+    # seed 2 (int8 99.05%; the recipe without the duet at seed 2 paired 1742, music 172): 1743
+    # (176, 13; tonal 279), compare 2802 (p = 0.01; rooms 1377 -> 1335, paired 2968 -> 2967),
+    # 412 / 477, organ dry 36 of 50. Level on the sweep, fewer melodies heard exactly in rooms
+    # and fewer organs, so it stays off.
     duet_prob: float = 0.0
     duet_below_db: tuple[float, float] = (4.0, 15.0)
 
