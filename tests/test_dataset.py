@@ -290,6 +290,19 @@ def test_drawn_instruments_vary_their_loudest_partial_and_keep_the_fundamental_a
     assert 0.3 < np.mean([b > 0.0 for _, b in drawn]) < 0.7
 
 
+def test_the_spectral_fundamental_keeps_within_the_configured_depth_of_the_loudest_partial():
+    """`max_fundamental_under_db` caps how far under the loudest partial the fundamental lies
+    and changes nothing else: the same draws, with only the deepest fundamentals raised."""
+    deep = [dataset.draw_partials(np.random.default_rng(s)) for s in range(300)]
+    capped = [dataset.draw_partials(np.random.default_rng(s), 15.0) for s in range(300)]
+    assert min(g[0] for g, _ in deep) < -20.0
+    assert all(c[0] >= -15.0 for c, _ in capped)
+    for (g, stretch), (c, stretch_capped) in zip(deep, capped, strict=True):
+        assert c[1:] == g[1:] and stretch_capped == stretch and c[0] == max(g[0], -15.0)
+    with pytest.raises(dataset.UsageError, match="spectral_fundamental_max_under_db"):
+        dataset.data_config_from_table({"spectral_fundamental_max_under_db": -1.0})
+
+
 def test_one_training_example_in_eleven_draws_a_random_instrument():
     timbres = dataset.DataConfig().timbres
     named = [t for t in timbres if t != "spectral"]
