@@ -100,7 +100,8 @@ class DataConfig:
     # exact / paired summed over the recognizer evaluation's 15 reverberant conditions 1358 /
     # 1462 against 1334 / 1442; `melodypair compare`, 100 other melodies a condition: 1362
     # against 1341 heard exactly, p = 0.055); dry both heard as much. Likewise with 140 + 60 ms
-    # melodies: trained on 40 ms rests 1310 in rooms, trained on 140 + 60 ms 1270 (README).
+    # melodies: trained on 40 ms rests 1310 in rooms, trained on 140 + 60 ms 1270
+    # (docs/recognizer-notes.md).
     pairing_rest_ms: float = 40.0
     detune_cents: float = 30.0  # +- (per recording), plus +-5 cents per note
     # Each note's level +- this many dB (uneven speakers and rooms; 0 = every note alike).

@@ -80,7 +80,8 @@ class TrainingParams:
     # The anneal schedule's length (its last `anneal_epochs` anneal). With the plateau schedule,
     # cell limit 2 and the data mix leaning to rooms the rate first halved at epoch 35; a cap of
     # 40 stopped that model at validation window accuracy 87.8%, 60 let it reach 89.2% (57
-    # epochs, 591 s on 2 cores; melody exact over the rooms 888 -> 948, see README).
+    # epochs, 591 s on 2 cores; melody exact over the rooms 888 -> 948, see
+    # docs/recognizer-notes.md).
     max_epochs: int = 36
     patience: int = 4
     erode: int = 1  # note labels shortened by this many frames at each end (re-attack cue)

@@ -77,11 +77,12 @@ GRID = {
 
 # Tuning on the mixed validation set (half of it in free rhythms) chose smoothing that lost
 # pairing melodies: tuned on these recordings instead, the shipped model heard more melodies
-# exactly on the evaluation split (README, "Smoothing").
+# exactly on the evaluation split (docs/recognizer-notes.md, "Smoothing").
 TUNING_RECORDINGS = 200
 TUNING_SEED_OFFSET = 2000  # from the training seed; validation data uses 1000
 # Tuned on pairing melodies alone (1 note in 16 repeats), a model taught to mark re-attacks was
-# given a smoother that heard 54% of the repeats in a 0.5 s room instead of 89% (README).
+# given a smoother that heard 54% of the repeats in a 0.5 s room instead of 89%
+# (docs/recognizer-notes.md).
 REPEAT_RICH_RECORDINGS = 100
 REPEAT_RICH_PROB = 0.5
 
@@ -95,7 +96,7 @@ def tuning_config(repeat_prob: float = 0.0) -> DataConfig:
     shipped model (p_note_on 0.95, p_note_off 0.3), which heard fewer 70 ms melodies exactly in
     rooms than its smoothing tuned on 40 ms (weight 3): 1358 -> 1336 summed over the recognizer
     evaluation's 15 reverberant conditions, all notes exact 994 -> 884, dry 1452 -> 1454 (the
-    weight-8 trap, README "Smoothing").
+    weight-8 trap, docs/recognizer-notes.md, "Smoothing").
     """
     base = DataConfig()
     notes = MelodyCode().params.total_notes

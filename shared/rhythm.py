@@ -14,7 +14,7 @@ class Rhythm:
     At 70 ms a 13-note melody lasts 2.99 s (the budget is 3 s); the shipped model heard 1318
     -> 1358 of the recognizer evaluation's reverberant melodies exactly (15 conditions x 50),
     dry 1460 -> 1452. Shorter tones instead (the beat kept at 200 ms) carry less energy
-    through noise (README, "The recognizer").
+    through noise (docs/recognizer-notes.md).
     """
 
     tone_ms: float = 160.0
