@@ -403,7 +403,8 @@ def _draw_note_gains(
 
 
 def draw_partials(
-    rng: np.random.Generator, max_fundamental_under_db: float = 30.0
+    rng: np.random.Generator,
+    max_fundamental_under_db: float = DataConfig.spectral_fundamental_max_under_db,
 ) -> tuple[tuple[float, ...], float]:
     """(gains in dB of harmonics 1, 2, ..., inharmonicity) of an instrument drawn for the
     spectral timbre. The other timbres all have the fundamental loudest, while a reed, a brass
