@@ -43,14 +43,6 @@ class FeatureParams:
     # melody exact 2846 -> 2849 of 3000, paired 2973 -> 2970. Level, not adopted.
     f_max_hz: float = 2960.0
     log_floor: float = 1e-10  # -100 dB re a full-scale sine
-    # Noise reduction, as in TensorFlow Lite Micro's micro_speech front end: each band's power
-    # minus a running estimate of it (the estimate moves `noise_smoothing` of the way to each
-    # frame's power: 0.0125 a 10 ms hop is a time constant of 0.8 s), never below
-    # `noise_min_remaining` of the power. A steady noise sinks towards that floor while a note,
-    # shorter than the time constant, keeps most of its level: context from before the window.
-    # 0 turns it off.
-    noise_smoothing: float = 0.0
-    noise_min_remaining: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_samples <= self.frame_samples <= self.fft_samples:
@@ -59,8 +51,6 @@ class FeatureParams:
             raise ValueError("need 0 < f_min_hz < f_max_hz < Nyquist")
         if self.n_bands < 2 or self.log_floor <= 0:
             raise ValueError("need n_bands >= 2 and log_floor > 0")
-        if not 0 <= self.noise_smoothing < 1 or not 0 < self.noise_min_remaining <= 1:
-            raise ValueError("need 0 <= noise_smoothing < 1 and 0 < noise_min_remaining <= 1")
 
     @property
     def hop_ms(self) -> float:
@@ -76,13 +66,7 @@ class FeatureParams:
         return float(np.log10(self.log_floor))
 
     def to_dict(self) -> dict:
-        """The fields, less those added after models shipped while they hold their default: a
-        model made before them keeps its manifest and fingerprint."""
-        d = asdict(self)
-        for name, default in _LATER_FIELDS.items():
-            if d[name] == default:
-                del d[name]
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureParams:
@@ -95,9 +79,6 @@ class FeatureParams:
         ).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-
-# Fields added after models shipped, with their defaults (see `FeatureParams.to_dict`).
-_LATER_FIELDS = {"noise_smoothing": 0.0, "noise_min_remaining": 0.05}
 
 DEFAULT_FEATURES = FeatureParams()
 
@@ -139,39 +120,15 @@ def n_frames(n_samples: int, params: FeatureParams = DEFAULT_FEATURES) -> int:
 
 def compute_features(audio: np.ndarray, params: FeatureParams = DEFAULT_FEATURES) -> np.ndarray:
     """Feature frames (n_frames x n_bands, float32) of mono audio at `params.sample_rate_hz`."""
-    return _features(audio, params, None)[0]
-
-
-def _features(
-    audio: np.ndarray, params: FeatureParams, noise_power: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(frames, noise estimate after the last frame) of `audio`, the noise estimate carried in
-    from the frames before it (None at the start of a stream)."""
     x = np.asarray(audio, dtype=np.float64).reshape(-1)
     count = n_frames(x.size, params)
     if count == 0:
-        return np.zeros((0, params.n_bands), dtype=np.float32), noise_power
+        return np.zeros((0, params.n_bands), dtype=np.float32)
     window, fb, bins = _analysis(params)
     frames = sliding_window_view(x, params.frame_samples)[:: params.hop_samples][:count]
     spectrum = np.fft.rfft(frames * window, n=params.fft_samples, axis=1)[:, bins]
-    power = (spectrum.real**2 + spectrum.imag**2) @ fb[bins]
-    if params.noise_smoothing > 0:
-        power, noise_power = _reduce_noise(power, params, noise_power)
-    return np.log10(power + params.log_floor).astype(np.float32), noise_power
-
-
-def _reduce_noise(
-    power: np.ndarray, params: FeatureParams, estimate: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Band powers less their running noise estimate (see `FeatureParams.noise_smoothing`),
-    and the estimate after the last frame. A stream's estimate starts at its first frame."""
-    s = params.noise_smoothing
-    est = power[0].copy() if estimate is None else estimate.copy()
-    out = np.empty_like(power)
-    for i, frame in enumerate(power):
-        est += s * (frame - est)
-        out[i] = np.maximum(frame - est, params.noise_min_remaining * frame)
-    return out, est
+    power = spectrum.real**2 + spectrum.imag**2
+    return np.log10(power @ fb[bins] + params.log_floor).astype(np.float32)
 
 
 class FeatureExtractor:
@@ -183,13 +140,12 @@ class FeatureExtractor:
 
     def reset(self) -> None:
         self._pending = np.zeros(0, dtype=np.float64)
-        self._noise: np.ndarray | None = None
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Frames completed by this chunk (possibly none); keeps only the samples still needed."""
         p = self.params
         self._pending = np.concatenate([self._pending, np.asarray(chunk, np.float64).reshape(-1)])
-        frames, self._noise = _features(self._pending, p, self._noise)
+        frames = compute_features(self._pending, p)
         if len(frames):
             self._pending = self._pending[len(frames) * p.hop_samples :]
         return frames

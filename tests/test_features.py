@@ -28,7 +28,6 @@ from melodypair.shared.features import (
 
 GOLDEN = Path(__file__).parent / "data" / "features_golden.npz"
 RATE = DEFAULT_FEATURES.sample_rate_hz
-NOISE_REDUCED = replace(DEFAULT_FEATURES, noise_smoothing=0.0125)
 
 
 def _test_signal(n_samples: int = 12345, seed: int = 7) -> np.ndarray:
@@ -40,9 +39,9 @@ def _test_signal(n_samples: int = 12345, seed: int = 7) -> np.ndarray:
     return (x + 0.01 * rng.standard_normal(n_samples)).astype(np.float32)
 
 
-def _stream(audio: np.ndarray, sizes, params=DEFAULT_FEATURES) -> np.ndarray:
+def _stream(audio: np.ndarray, sizes) -> np.ndarray:
     """Frames from a FeatureExtractor fed chunks of the given sizes in turn (cycling)."""
-    extractor = FeatureExtractor(params)
+    extractor = FeatureExtractor()
     out, pos, i = [], 0, 0
     while pos < audio.size:
         size = sizes[i % len(sizes)]
@@ -51,58 +50,29 @@ def _stream(audio: np.ndarray, sizes, params=DEFAULT_FEATURES) -> np.ndarray:
     return np.concatenate(out)
 
 
-@pytest.mark.parametrize("params", [DEFAULT_FEATURES, NOISE_REDUCED], ids=["plain", "reduced"])
 @pytest.mark.parametrize("chunk", [1, 7, 160, 161, 1000, 4096])
-def test_streaming_in_fixed_chunks_equals_batch(chunk, params):
+def test_streaming_in_fixed_chunks_equals_batch(chunk):
     audio = _test_signal(6000 if chunk == 1 else 12345)
-    batch = compute_features(audio, params)
+    batch = compute_features(audio)
     assert batch.shape == (n_frames(audio.size), DEFAULT_FEATURES.n_bands)
-    assert np.array_equal(_stream(audio, [chunk], params), batch)
+    assert np.array_equal(_stream(audio, [chunk]), batch)
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=40),
-    st.sampled_from([DEFAULT_FEATURES, NOISE_REDUCED]),
-)
-def test_streaming_in_random_chunks_equals_batch(sizes, params):
+@given(st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=40))
+def test_streaming_in_random_chunks_equals_batch(sizes):
     audio = _test_signal(8000)
     if not any(sizes):
         sizes = [*sizes, 1]
-    assert np.array_equal(_stream(audio, sizes, params), compute_features(audio, params))
+    assert np.array_equal(_stream(audio, sizes), compute_features(audio))
 
 
-@pytest.mark.parametrize("params", [DEFAULT_FEATURES, NOISE_REDUCED], ids=["plain", "reduced"])
-def test_reset_forgets_pending_samples_and_the_noise_estimate(params):
+def test_reset_forgets_pending_samples():
     audio = _test_signal(4000)
-    extractor = FeatureExtractor(params)
-    extractor.process(_test_signal(5000, seed=99) * 10.0)
+    extractor = FeatureExtractor()
+    extractor.process(_test_signal(500, seed=99))
     extractor.reset()
-    assert np.array_equal(extractor.process(audio), compute_features(audio, params))
-
-
-def test_noise_reduction_sinks_a_steady_noise_and_keeps_a_note():
-    """Under steady white noise, a 300 ms tone's band keeps its level within 2 dB while the
-    noise in the bands away from it sinks by more than 8 dB on average."""
-    rng = np.random.default_rng(3)
-    audio = 0.05 * rng.standard_normal(2 * RATE)
-    t = np.arange(int(0.3 * RATE)) / RATE
-    start = int(1.5 * RATE)
-    audio[start : start + t.size] += 0.3 * np.sin(2 * np.pi * 1046.5 * t)
-    plain = compute_features(audio)
-    reduced = compute_features(audio, NOISE_REDUCED)
-    band = int(np.argmin(np.abs(band_centres_hz(DEFAULT_FEATURES) - 1046.5)))
-    note = slice(n_frames(start) + 5, n_frames(start + t.size) - 5)
-    assert np.abs(reduced[note, band] - plain[note, band]).max() < 0.2  # log10 units: 2 dB
-    noise = slice(50, n_frames(start) - 10)
-    assert (plain[noise, :10] - reduced[noise, :10]).mean() > 0.8
-
-
-def test_later_fields_at_their_default_stay_out_of_the_dict():
-    """A model made before noise reduction existed keeps its manifest and fingerprint."""
-    assert "noise_smoothing" not in DEFAULT_FEATURES.to_dict()
-    assert NOISE_REDUCED.to_dict()["noise_smoothing"] == 0.0125
-    assert FeatureParams.from_dict(NOISE_REDUCED.to_dict()) == NOISE_REDUCED
+    assert np.array_equal(extractor.process(audio), compute_features(audio))
 
 
 def _golden_audio() -> np.ndarray:
@@ -178,9 +148,7 @@ def test_frame_count_matches_n_frames(n_samples):
 
 
 def _changed(value):
-    if isinstance(value, int):
-        return value + 1
-    return value * 1.01 if value else 0.01
+    return value + 1 if isinstance(value, int) else value * 1.01
 
 
 @pytest.mark.parametrize("name", [f.name for f in fields(FeatureParams)])
@@ -208,9 +176,6 @@ def test_params_round_trip_through_a_dict():
         {"f_max_hz": 8000.0},
         {"n_bands": 1},
         {"log_floor": 0.0},
-        {"noise_smoothing": -0.1},
-        {"noise_smoothing": 1.0},
-        {"noise_min_remaining": 0.0},
     ],
 )
 def test_bad_params_raise(bad):
