@@ -43,6 +43,8 @@ class FeatureParams:
     # melody exact 2846 -> 2849 of 3000, paired 2973 -> 2970. Level, not adopted.
     f_max_hz: float = 2960.0
     log_floor: float = 1e-10  # -100 dB re a full-scale sine
+    # No noise reduction: each band less its running mean (micro_speech's, commit 9362e98) heard
+    # fewer melodies in rooms and at -5 dB; docs/recognizer-notes.md has the figures.
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_samples <= self.frame_samples <= self.fft_samples:
