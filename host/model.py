@@ -79,6 +79,8 @@ class ModelConfig:
     # int8 agreement 98.93%. With per-tensor weight scales the same model was 78 KB, 98.75%.
     window_frames: int = 32
     window_hop_frames: int = 2  # a window every 20 ms
+    # 48 frames labelled at frame 32 (more of the past, same latency): compare melody exact in
+    # rooms 1377 -> 1348 of 1500 (p = 0.003), dry 1455 -> 1459; docs/recognizer-notes.md.
     label_frame: int = 16  # the window's label is the class of its centre frame
     frames_per_step: int = 4  # frames stacked into one LSTM step (8 steps: small, fast)
     # 72 units fit the file only with per-tensor weight scales (87 KB; per-channel scales cost
