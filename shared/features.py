@@ -45,12 +45,6 @@ class FeatureParams:
     log_floor: float = 1e-10  # -100 dB re a full-scale sine
     # No noise reduction: each band less its running mean (micro_speech's, commit 9362e98) heard
     # fewer melodies in rooms and at -5 dB; docs/recognizer-notes.md has the figures.
-    # Context from before the window, for the model to learn from: with `floor_frames` > 0 each
-    # frame also carries, per band, the minimum over the last `floor_frames` frames (this one
-    # included) of the band's log power smoothed by `floor_smoothing` a hop (a noise floor, as
-    # in minimum-statistics noise estimation). 0 = off: frames are the bands alone.
-    floor_frames: int = 0
-    floor_smoothing: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_samples <= self.frame_samples <= self.fft_samples:
@@ -59,13 +53,6 @@ class FeatureParams:
             raise ValueError("need 0 < f_min_hz < f_max_hz < Nyquist")
         if self.n_bands < 2 or self.log_floor <= 0:
             raise ValueError("need n_bands >= 2 and log_floor > 0")
-        if self.floor_frames < 0 or not 0 < self.floor_smoothing <= 1:
-            raise ValueError("need floor_frames >= 0 and 0 < floor_smoothing <= 1")
-
-    @property
-    def n_channels(self) -> int:
-        """Values in one feature frame: the bands, and with `floor_frames` their floors too."""
-        return self.n_bands * (2 if self.floor_frames else 1)
 
     @property
     def hop_ms(self) -> float:
@@ -81,13 +68,7 @@ class FeatureParams:
         return float(np.log10(self.log_floor))
 
     def to_dict(self) -> dict:
-        """The fields, less those added after models shipped while they hold their default: a
-        model made before them keeps its manifest and fingerprint."""
-        d = asdict(self)
-        for name, default in _LATER_FIELDS.items():
-            if d[name] == default:
-                del d[name]
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureParams:
@@ -100,9 +81,6 @@ class FeatureParams:
         ).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-
-# Fields added after models shipped, with their defaults (see `FeatureParams.to_dict`).
-_LATER_FIELDS = {"floor_frames": 0, "floor_smoothing": 0.25}
 
 DEFAULT_FEATURES = FeatureParams()
 
@@ -143,43 +121,16 @@ def n_frames(n_samples: int, params: FeatureParams = DEFAULT_FEATURES) -> int:
 
 
 def compute_features(audio: np.ndarray, params: FeatureParams = DEFAULT_FEATURES) -> np.ndarray:
-    """Feature frames (n_frames x n_channels, float32) of mono audio at `params.sample_rate_hz`."""
-    return _features(audio, params, None)[0]
-
-
-def _band_powers(x: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """log10 band powers (n_frames x n_bands, float64) of the complete frames in `x`."""
+    """Feature frames (n_frames x n_bands, float32) of mono audio at `params.sample_rate_hz`."""
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
     count = n_frames(x.size, params)
     if count == 0:
-        return np.zeros((0, params.n_bands))
+        return np.zeros((0, params.n_bands), dtype=np.float32)
     window, fb, bins = _analysis(params)
     frames = sliding_window_view(x, params.frame_samples)[:: params.hop_samples][:count]
     spectrum = np.fft.rfft(frames * window, n=params.fft_samples, axis=1)[:, bins]
     power = spectrum.real**2 + spectrum.imag**2
-    return np.log10(power @ fb[bins] + params.log_floor)
-
-
-def _features(
-    audio: np.ndarray, params: FeatureParams, history: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(frames, floor history after them) of `audio`, given the smoothed log powers of the
-    frames before it (up to floor_frames - 1 rows, oldest first; None at a stream's start)."""
-    bands = _band_powers(np.asarray(audio, dtype=np.float64).reshape(-1), params)
-    if not params.floor_frames:
-        return bands.astype(np.float32), None
-    if len(bands) == 0:
-        return np.zeros((0, params.n_channels), dtype=np.float32), history
-    smoothed = np.empty_like(bands)
-    level = bands[0] if history is None else history[-1]
-    for i, frame in enumerate(bands):
-        level = level + params.floor_smoothing * (frame - level)
-        smoothed[i] = level
-    past = np.zeros((0, params.n_bands)) if history is None else history
-    keep = params.floor_frames - 1
-    pad = np.full((keep - len(past), params.n_bands), np.inf)
-    run = np.concatenate([pad, past, smoothed])
-    floor = sliding_window_view(run, params.floor_frames, axis=0).min(axis=2)
-    return np.concatenate([bands, floor], axis=1).astype(np.float32), run[len(run) - keep :]
+    return np.log10(power @ fb[bins] + params.log_floor).astype(np.float32)
 
 
 class FeatureExtractor:
@@ -191,13 +142,12 @@ class FeatureExtractor:
 
     def reset(self) -> None:
         self._pending = np.zeros(0, dtype=np.float64)
-        self._history: np.ndarray | None = None
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Frames completed by this chunk (possibly none); keeps only the samples still needed."""
         p = self.params
         self._pending = np.concatenate([self._pending, np.asarray(chunk, np.float64).reshape(-1)])
-        frames, self._history = _features(self._pending, p, self._history)
+        frames = compute_features(self._pending, p)
         if len(frames):
             self._pending = self._pending[len(frames) * p.hop_samples :]
         return frames

@@ -28,7 +28,6 @@ from melodypair.shared.features import (
 
 GOLDEN = Path(__file__).parent / "data" / "features_golden.npz"
 RATE = DEFAULT_FEATURES.sample_rate_hz
-FLOORED = replace(DEFAULT_FEATURES, floor_frames=100)
 
 
 def _test_signal(n_samples: int = 12345, seed: int = 7) -> np.ndarray:
@@ -40,9 +39,9 @@ def _test_signal(n_samples: int = 12345, seed: int = 7) -> np.ndarray:
     return (x + 0.01 * rng.standard_normal(n_samples)).astype(np.float32)
 
 
-def _stream(audio: np.ndarray, sizes, params=DEFAULT_FEATURES) -> np.ndarray:
+def _stream(audio: np.ndarray, sizes) -> np.ndarray:
     """Frames from a FeatureExtractor fed chunks of the given sizes in turn (cycling)."""
-    extractor = FeatureExtractor(params)
+    extractor = FeatureExtractor()
     out, pos, i = [], 0, 0
     while pos < audio.size:
         size = sizes[i % len(sizes)]
@@ -51,59 +50,29 @@ def _stream(audio: np.ndarray, sizes, params=DEFAULT_FEATURES) -> np.ndarray:
     return np.concatenate(out)
 
 
-@pytest.mark.parametrize("params", [DEFAULT_FEATURES, FLOORED], ids=["bands", "floored"])
 @pytest.mark.parametrize("chunk", [1, 7, 160, 161, 1000, 4096])
-def test_streaming_in_fixed_chunks_equals_batch(chunk, params):
+def test_streaming_in_fixed_chunks_equals_batch(chunk):
     audio = _test_signal(6000 if chunk == 1 else 12345)
-    batch = compute_features(audio, params)
-    assert batch.shape == (n_frames(audio.size), params.n_channels)
-    assert np.array_equal(_stream(audio, [chunk], params), batch)
+    batch = compute_features(audio)
+    assert batch.shape == (n_frames(audio.size), DEFAULT_FEATURES.n_bands)
+    assert np.array_equal(_stream(audio, [chunk]), batch)
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=40),
-    st.sampled_from([DEFAULT_FEATURES, FLOORED]),
-)
-def test_streaming_in_random_chunks_equals_batch(sizes, params):
+@given(st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=40))
+def test_streaming_in_random_chunks_equals_batch(sizes):
     audio = _test_signal(8000)
     if not any(sizes):
         sizes = [*sizes, 1]
-    assert np.array_equal(_stream(audio, sizes, params), compute_features(audio, params))
+    assert np.array_equal(_stream(audio, sizes), compute_features(audio))
 
 
-@pytest.mark.parametrize("params", [DEFAULT_FEATURES, FLOORED], ids=["bands", "floored"])
-def test_reset_forgets_pending_samples_and_the_floor(params):
+def test_reset_forgets_pending_samples():
     audio = _test_signal(4000)
-    extractor = FeatureExtractor(params)
-    extractor.process(_test_signal(3000, seed=99) * 0.01)
+    extractor = FeatureExtractor()
+    extractor.process(_test_signal(500, seed=99))
     extractor.reset()
-    assert np.array_equal(extractor.process(audio), compute_features(audio, params))
-
-
-def test_the_floor_holds_a_steady_noise_under_a_note():
-    """Under steady white noise, a 300 ms tone raises its band but not that band's floor, which
-    stays within 3 dB of the floor beside the tone; the floor never exceeds the band."""
-    rng = np.random.default_rng(3)
-    audio = 0.05 * rng.standard_normal(2 * RATE)
-    t = np.arange(int(0.3 * RATE)) / RATE
-    start = int(1.5 * RATE)
-    audio[start : start + t.size] += 0.3 * np.sin(2 * np.pi * 1046.5 * t)
-    frames = compute_features(audio, FLOORED)
-    bands, floor = frames[:, : FLOORED.n_bands], frames[:, FLOORED.n_bands :]
-    band = int(np.argmin(np.abs(band_centres_hz(FLOORED) - 1046.5)))
-    note = slice(n_frames(start) + 5, n_frames(start + t.size) - 5)
-    assert (bands[note, band] - floor[note, band]).min() > 1.5  # log10 units: 15 dB
-    assert np.abs(floor[note, band] - floor[note.start - 10, band]).max() < 0.3
-    assert np.all(floor[: n_frames(start), :] <= bands[: n_frames(start), :].max(axis=0) + 1e-6)
-
-
-def test_floor_fields_at_their_default_stay_out_of_the_dict():
-    """A model made before the floor existed keeps its manifest and fingerprint."""
-    assert "floor_frames" not in DEFAULT_FEATURES.to_dict()
-    assert FLOORED.to_dict()["floor_frames"] == 100
-    assert FeatureParams.from_dict(FLOORED.to_dict()) == FLOORED
-    assert FLOORED.fingerprint() != DEFAULT_FEATURES.fingerprint()
+    assert np.array_equal(extractor.process(audio), compute_features(audio))
 
 
 def _golden_audio() -> np.ndarray:
@@ -207,9 +176,6 @@ def test_params_round_trip_through_a_dict():
         {"f_max_hz": 8000.0},
         {"n_bands": 1},
         {"log_floor": 0.0},
-        {"floor_frames": -1},
-        {"floor_smoothing": 0.0},
-        {"floor_smoothing": 1.5},
     ],
 )
 def test_bad_params_raise(bad):
