@@ -44,7 +44,9 @@ class FeatureParams:
     f_max_hz: float = 2960.0
     log_floor: float = 1e-10  # -100 dB re a full-scale sine
     # No noise reduction: each band less its running mean (micro_speech's, commit 9362e98) heard
-    # fewer melodies in rooms and at -5 dB; docs/recognizer-notes.md has the figures.
+    # fewer melodies in rooms and at -5 dB; nor a floor per band as a second input for the model
+    # (the minimum over the last second, commit 5ab57c2), which heard no more in rooms and missed
+    # the int8 gate. docs/recognizer-notes.md has the figures.
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_samples <= self.frame_samples <= self.fft_samples:
