@@ -36,9 +36,9 @@ def _untrained_bundle(folder: Path):
     from melodypair.shared.features import DEFAULT_FEATURES
 
     config, f = ModelConfig(), DEFAULT_FEATURES
-    model = model_from_config(config, f.n_channels, len(DEFAULT_ALPHABET) + 1)
+    model = model_from_config(config, f.n_bands, len(DEFAULT_ALPHABET) + 1)
     rng = np.random.default_rng(0)
-    windows = rng.normal(-5.0, 1.2, (200, config.window_frames, f.n_channels)).astype(np.float32)
+    windows = rng.normal(-5.0, 1.2, (200, config.window_frames, f.n_bands)).astype(np.float32)
     fields = describe_model("untrained-default-shape", DEFAULT_ALPHABET, f, config)
     return export_int8(model, windows, folder, fields)
 
@@ -64,9 +64,9 @@ def run() -> list[dict]:
         if bundle is None:
             bundle, source = _untrained_bundle(Path(tmp)), "untrained default shape"
         m = bundle.manifest
-        n_channels = bundle.feature_params.n_channels
+        n_bands = bundle.feature_params.n_bands
         rng = np.random.default_rng(1)
-        windows = rng.normal(-5.0, 1.2, (512, m.window_frames, n_channels)).astype(np.float32)
+        windows = rng.normal(-5.0, 1.2, (512, m.window_frames, n_bands)).astype(np.float32)
         single = _per_window_ms(WindowClassifier(bundle, num_threads=1, max_batch=1), windows, 1)
         batched_classifier = WindowClassifier(bundle, num_threads=1)
         batched = _per_window_ms(batched_classifier, windows, batched_classifier.max_batch)

@@ -413,7 +413,7 @@ def quantize_folder(
             "retrain the model or use a matching melodypair version"
         )
     features = config.feature_params
-    calibration = load_calibration(folder, config.model.window_frames, features.n_channels)
+    calibration = load_calibration(folder, config.model.window_frames, features.n_bands)
     keras_model = load_float_model(folder, config.model)
     floor_quiet_gate_channels(keras_model)  # the parity checks compare against this model
     if melody_recordings:  # before the conversion, which takes a while

@@ -329,7 +329,7 @@ def train(
     import keras as k
 
     k.utils.set_random_seed(params.seed)
-    model = model_from_config(m, DEFAULT_FEATURES.n_channels, n_classes)
+    model = model_from_config(m, DEFAULT_FEATURES.n_bands, n_classes)
     deadline = started + 60.0 * params.time_budget_min
     fit = functools.partial(
         _fit, model, (x_train, y_train, w_train), (x_val, y_val), params, deadline, progress

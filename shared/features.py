@@ -49,12 +49,6 @@ class FeatureParams:
     # fewer melodies in rooms and at -5 dB; nor a floor per band as a second input for the model
     # (the minimum over the last second, commit 5ab57c2), which heard no more in rooms and missed
     # the int8 gate. docs/recognizer-notes.md has the figures.
-    # A second, longer look: with `long_frame_samples` > 0 each frame also carries the same bands
-    # measured over that many samples ending where the frame ends. Where the 40 ms frame, not
-    # the bands, limits the resolution (the low notes), a steady tone stands further out of
-    # broadband noise in it (80 ms: C5 1.4 dB further in white noise, C7 no further). 0 = off:
-    # frames are the bands alone.
-    long_frame_samples: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_samples <= self.frame_samples <= self.fft_samples:
@@ -63,20 +57,6 @@ class FeatureParams:
             raise ValueError("need 0 < f_min_hz < f_max_hz < Nyquist")
         if self.n_bands < 2 or self.log_floor <= 0:
             raise ValueError("need n_bands >= 2 and log_floor > 0")
-        if self.long_frame_samples and not (
-            self.frame_samples < self.long_frame_samples <= self.fft_samples
-        ):
-            raise ValueError("need frame_samples < long_frame_samples <= fft_samples, or 0")
-
-    @property
-    def n_channels(self) -> int:
-        """Values in one feature frame: the bands, and with `long_frame_samples` the long look."""
-        return self.n_bands * (2 if self.long_frame_samples else 1)
-
-    @property
-    def lookback_samples(self) -> int:
-        """Samples before a frame's start that its long look also reads (0 when off)."""
-        return max(self.long_frame_samples - self.frame_samples, 0)
 
     @property
     def hop_ms(self) -> float:
@@ -92,13 +72,7 @@ class FeatureParams:
         return float(np.log10(self.log_floor))
 
     def to_dict(self) -> dict:
-        """The fields, less those added after models shipped while they hold their default: a
-        model made before them keeps its manifest and fingerprint."""
-        d = asdict(self)
-        for name, default in _LATER_FIELDS.items():
-            if d[name] == default:
-                del d[name]
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureParams:
@@ -112,9 +86,6 @@ class FeatureParams:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-# Fields added after models shipped, with their defaults (see `FeatureParams.to_dict`).
-_LATER_FIELDS = {"long_frame_samples": 0}
-
 DEFAULT_FEATURES = FeatureParams()
 
 
@@ -123,20 +94,14 @@ def band_centres_hz(params: FeatureParams) -> np.ndarray:
     return np.geomspace(params.f_min_hz, params.f_max_hz, params.n_bands)
 
 
-@lru_cache(maxsize=4)
-def _hann(n_samples: int) -> np.ndarray:
-    """A Hann window scaled so a full-scale sine peaks near power 1, whatever its length."""
-    n = np.arange(n_samples)
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * (n + 0.5) / n_samples)
-    return window / (window.sum() / 2.0)
-
-
 @lru_cache(maxsize=8)
 def _analysis(params: FeatureParams) -> tuple[np.ndarray, np.ndarray, slice]:
-    """(window, filterbank, bins): the frame's Hann window (`_hann`), triangular band weights
-    (n_fft_bins x n_bands) each reaching its neighbours' centres, and the FFT bins any band uses
-    (the others are skipped: they would only add zeros)."""
-    window = _hann(params.frame_samples)
+    """(window, filterbank, bins): a Hann window scaled so a full-scale sine peaks near power 1,
+    triangular band weights (n_fft_bins x n_bands) each reaching its neighbours' centres, and
+    the FFT bins any band uses (the others are skipped: they would only add zeros)."""
+    n = np.arange(params.frame_samples)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * (n + 0.5) / params.frame_samples)
+    window = window / (window.sum() / 2.0)
     centres = band_centres_hz(params)
     ratio = centres[1] / centres[0]
     edges = np.concatenate([[centres[0] / ratio], centres, [centres[-1] * ratio]])
@@ -160,33 +125,16 @@ def n_frames(n_samples: int, params: FeatureParams = DEFAULT_FEATURES) -> int:
 
 
 def compute_features(audio: np.ndarray, params: FeatureParams = DEFAULT_FEATURES) -> np.ndarray:
-    """Feature frames (n_frames x n_channels, float32) of mono audio at `params.sample_rate_hz`;
-    a long look (`long_frame_samples`) reads silence before the audio's start."""
-    return _features(np.zeros(params.lookback_samples), np.asarray(audio), params)
-
-
-def _band_powers(frames: np.ndarray, window: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """log10 band powers (n x n_bands, float32) of frames (n x len(window)) of samples."""
-    _, fb, bins = _analysis(params)
-    spectrum = np.fft.rfft(frames * window, n=params.fft_samples, axis=1)[:, bins]
-    power = spectrum.real**2 + spectrum.imag**2
-    return np.log10(power @ fb[bins] + params.log_floor).astype(np.float32)
-
-
-def _features(past: np.ndarray, audio: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """The frames starting in `audio`, given the `lookback_samples` samples before it."""
+    """Feature frames (n_frames x n_bands, float32) of mono audio at `params.sample_rate_hz`."""
     x = np.asarray(audio, dtype=np.float64).reshape(-1)
     count = n_frames(x.size, params)
     if count == 0:
-        return np.zeros((0, params.n_channels), dtype=np.float32)
-    step = params.hop_samples
-    short = sliding_window_view(x, params.frame_samples)[::step][:count]
-    bands = _band_powers(short, _analysis(params)[0], params)
-    if not params.long_frame_samples:
-        return bands
-    full = np.concatenate([past, x])
-    long = sliding_window_view(full, params.long_frame_samples)[::step][:count]
-    return np.concatenate([bands, _band_powers(long, _hann(long.shape[1]), params)], axis=1)
+        return np.zeros((0, params.n_bands), dtype=np.float32)
+    window, fb, bins = _analysis(params)
+    frames = sliding_window_view(x, params.frame_samples)[:: params.hop_samples][:count]
+    spectrum = np.fft.rfft(frames * window, n=params.fft_samples, axis=1)[:, bins]
+    power = spectrum.real**2 + spectrum.imag**2
+    return np.log10(power @ fb[bins] + params.log_floor).astype(np.float32)
 
 
 class FeatureExtractor:
@@ -198,17 +146,12 @@ class FeatureExtractor:
 
     def reset(self) -> None:
         self._pending = np.zeros(0, dtype=np.float64)
-        self._past = np.zeros(self.params.lookback_samples)
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
-        """Frames completed by this chunk (possibly none); keeps only the samples still needed
-        (and the long look's samples before them)."""
+        """Frames completed by this chunk (possibly none); keeps only the samples still needed."""
         p = self.params
         self._pending = np.concatenate([self._pending, np.asarray(chunk, np.float64).reshape(-1)])
-        frames = _features(self._past, self._pending, p)
+        frames = compute_features(self._pending, p)
         if len(frames):
-            used = len(frames) * p.hop_samples
-            full = np.concatenate([self._past, self._pending])
-            self._past = full[used : used + p.lookback_samples]
-            self._pending = self._pending[used:]
+            self._pending = self._pending[len(frames) * p.hop_samples :]
         return frames

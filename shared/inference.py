@@ -29,7 +29,7 @@ class InferenceRuntimeError(MelodypairError):
 
 @dataclass(frozen=True)
 class WindowBatch:
-    """Complete windows (n x window_frames x n_channels) and the index of each one's first frame."""
+    """Complete windows (n x window_frames x n_bands) and the index of each one's first frame."""
 
     windows: np.ndarray
     first_frames: np.ndarray
@@ -73,10 +73,10 @@ class Windower:
         return 0 if self._pending is None else len(self._pending)
 
     def process(self, frames: np.ndarray) -> WindowBatch:
-        """Windows completed by these frames (n_frames x n_channels), possibly none."""
+        """Windows completed by these frames (n_frames x n_bands), possibly none."""
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 2:
-            raise ValueError("frames must be a 2-D array (n_frames x n_channels)")
+            raise ValueError("frames must be a 2-D array (n_frames x n_bands)")
         if self._pending is None:
             self._pending = np.zeros((0, frames.shape[1]), dtype=np.float32)
         self._pending = np.concatenate([self._pending, frames])
@@ -160,15 +160,15 @@ class WindowClassifier:
         self.num_threads = num_threads
         m = bundle.manifest
         self.window_frames = m.window_frames
-        self.n_channels = bundle.feature_params.n_channels
+        self.n_bands = bundle.feature_params.n_bands
         self.n_classes = m.n_classes
         self._runners: dict[int, tuple[Any, int, int]] = {}
         first = self._runner(1)[0]
         inp, out = first.get_input_details()[0], first.get_output_details()[0]
-        if tuple(inp["shape"][1:]) != (self.window_frames, self.n_channels):
+        if tuple(inp["shape"][1:]) != (self.window_frames, self.n_bands):
             raise ModelBundleError(
                 f"{bundle.tflite_path} takes windows of shape {tuple(inp['shape'][1:])}, "
-                f"its manifest says ({self.window_frames}, {self.n_channels}); re-run quantize"
+                f"its manifest says ({self.window_frames}, {self.n_bands}); re-run quantize"
             )
         if int(out["shape"][-1]) != self.n_classes:
             raise ModelBundleError(
@@ -188,7 +188,7 @@ class WindowClassifier:
             index = interpreter.get_input_details()[0]["index"]
             if batch != 1:
                 interpreter.resize_tensor_input(
-                    index, [batch, self.window_frames, self.n_channels], strict=True
+                    index, [batch, self.window_frames, self.n_bands], strict=True
                 )
                 interpreter.allocate_tensors()
             output = interpreter.get_output_details()[0]["index"]
@@ -196,12 +196,11 @@ class WindowClassifier:
         return self._runners[batch]
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Posteriors of windows (n x window_frames x n_channels float32) -> (n x n_classes)."""
+        """Posteriors of windows (n x window_frames x n_bands float32) -> n x n_classes float32."""
         x = np.asarray(windows, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1:] != (self.window_frames, self.n_channels):
+        if x.ndim != 3 or x.shape[1:] != (self.window_frames, self.n_bands):
             raise ValueError(
-                f"windows must have shape (n, {self.window_frames}, {self.n_channels}), "
-                f"got {x.shape}"
+                f"windows must have shape (n, {self.window_frames}, {self.n_bands}), got {x.shape}"
             )
         q = _quantize(x, self.input_quant)
         raw = np.empty((len(x), self.n_classes), dtype=self.output_quant.dtype)

@@ -28,7 +28,6 @@ from melodypair.shared.features import (
 
 GOLDEN = Path(__file__).parent / "data" / "features_golden.npz"
 RATE = DEFAULT_FEATURES.sample_rate_hz
-LONG = replace(DEFAULT_FEATURES, long_frame_samples=1280)
 
 
 def _test_signal(n_samples: int = 12345, seed: int = 7) -> np.ndarray:
@@ -40,9 +39,9 @@ def _test_signal(n_samples: int = 12345, seed: int = 7) -> np.ndarray:
     return (x + 0.01 * rng.standard_normal(n_samples)).astype(np.float32)
 
 
-def _stream(audio: np.ndarray, sizes, params=DEFAULT_FEATURES) -> np.ndarray:
+def _stream(audio: np.ndarray, sizes) -> np.ndarray:
     """Frames from a FeatureExtractor fed chunks of the given sizes in turn (cycling)."""
-    extractor = FeatureExtractor(params)
+    extractor = FeatureExtractor()
     out, pos, i = [], 0, 0
     while pos < audio.size:
         size = sizes[i % len(sizes)]
@@ -51,72 +50,29 @@ def _stream(audio: np.ndarray, sizes, params=DEFAULT_FEATURES) -> np.ndarray:
     return np.concatenate(out)
 
 
-@pytest.mark.parametrize("params", [DEFAULT_FEATURES, LONG], ids=["bands", "long"])
 @pytest.mark.parametrize("chunk", [1, 7, 160, 161, 1000, 4096])
-def test_streaming_in_fixed_chunks_equals_batch(chunk, params):
+def test_streaming_in_fixed_chunks_equals_batch(chunk):
     audio = _test_signal(6000 if chunk == 1 else 12345)
-    batch = compute_features(audio, params)
-    assert batch.shape == (n_frames(audio.size), params.n_channels)
-    assert np.array_equal(_stream(audio, [chunk], params), batch)
+    batch = compute_features(audio)
+    assert batch.shape == (n_frames(audio.size), DEFAULT_FEATURES.n_bands)
+    assert np.array_equal(_stream(audio, [chunk]), batch)
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=40),
-    st.sampled_from([DEFAULT_FEATURES, LONG]),
-)
-def test_streaming_in_random_chunks_equals_batch(sizes, params):
+@given(st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=40))
+def test_streaming_in_random_chunks_equals_batch(sizes):
     audio = _test_signal(8000)
     if not any(sizes):
         sizes = [*sizes, 1]
-    assert np.array_equal(_stream(audio, sizes, params), compute_features(audio, params))
+    assert np.array_equal(_stream(audio, sizes), compute_features(audio))
 
 
-@pytest.mark.parametrize("params", [DEFAULT_FEATURES, LONG], ids=["bands", "long"])
-def test_reset_forgets_pending_samples_and_the_long_look(params):
+def test_reset_forgets_pending_samples():
     audio = _test_signal(4000)
-    extractor = FeatureExtractor(params)
-    extractor.process(_test_signal(3000, seed=99))
+    extractor = FeatureExtractor()
+    extractor.process(_test_signal(500, seed=99))
     extractor.reset()
-    assert np.array_equal(extractor.process(audio), compute_features(audio, params))
-
-
-def test_the_long_look_lifts_a_steady_low_tone_out_of_white_noise():
-    """Its bands are the short frame's measured over twice the time, which at C5 resolves finer
-    than the frame does: a steady C5 under white noise stands >= 1 dB further above the bands
-    away from it (measured: 1.4 dB)."""
-    rng = np.random.default_rng(3)
-    t = np.arange(RATE) / RATE
-    audio = 0.3 * np.sin(2 * np.pi * 523.25 * t) + 0.05 * rng.standard_normal(RATE)
-    frames = compute_features(audio, LONG)[20:]  # past the silence the long look starts with
-    centres = band_centres_hz(LONG)
-    band = int(np.argmin(np.abs(centres - 523.25)))
-    far = np.abs(np.log2(centres / 523.25)) > 0.4  # bands the tone's leakage does not reach
-
-    def contrast(bands: np.ndarray) -> float:
-        return float(np.mean(bands[:, band] - np.median(bands[:, far], axis=1)))
-
-    short, long = frames[:, : LONG.n_bands], frames[:, LONG.n_bands :]
-    assert contrast(long) - contrast(short) > 0.1  # log10 units
-
-
-def test_the_long_look_reads_silence_before_the_audio():
-    """Its first frames read the audio's start after as much silence as the look is long."""
-    audio = _test_signal(4000)
-    pad = np.zeros(LONG.lookback_samples, np.float32)
-    padded = compute_features(np.concatenate([pad, audio]), LONG)
-    skip = LONG.lookback_samples // LONG.hop_samples
-    assert np.array_equal(
-        compute_features(audio, LONG)[:, LONG.n_bands :], padded[skip:, LONG.n_bands :]
-    )
-
-
-def test_the_long_look_at_its_default_stays_out_of_the_dict():
-    """A model made before the long look existed keeps its manifest and fingerprint."""
-    assert "long_frame_samples" not in DEFAULT_FEATURES.to_dict()
-    assert LONG.to_dict()["long_frame_samples"] == 1280
-    assert FeatureParams.from_dict(LONG.to_dict()) == LONG
-    assert LONG.fingerprint() != DEFAULT_FEATURES.fingerprint()
+    assert np.array_equal(extractor.process(audio), compute_features(audio))
 
 
 def _golden_audio() -> np.ndarray:
@@ -197,8 +153,7 @@ def _changed(value):
 
 @pytest.mark.parametrize("name", [f.name for f in fields(FeatureParams)])
 def test_fingerprint_changes_when_any_field_changes(name):
-    # room to grow frame_samples; a long look to change
-    base = FeatureParams(fft_samples=4096, long_frame_samples=1280)
+    base = FeatureParams(fft_samples=4096)  # room to grow frame_samples
     changed = replace(base, **{name: _changed(getattr(base, name))})
     assert changed.fingerprint() != base.fingerprint()
     assert replace(base).fingerprint() == base.fingerprint()
@@ -221,8 +176,6 @@ def test_params_round_trip_through_a_dict():
         {"f_max_hz": 8000.0},
         {"n_bands": 1},
         {"log_floor": 0.0},
-        {"long_frame_samples": 640},
-        {"long_frame_samples": 4096},
     ],
 )
 def test_bad_params_raise(bad):
