@@ -48,7 +48,8 @@ class FeatureParams:
     # No noise reduction: each band less its running mean (micro_speech's, commit 9362e98) heard
     # fewer melodies in rooms and at -5 dB; nor a floor per band as a second input for the model
     # (the minimum over the last second, commit 5ab57c2), which heard no more in rooms and missed
-    # the int8 gate. docs/recognizer-notes.md has the figures.
+    # the int8 gate; nor a second look at the bands over 80 ms (commit edaf9f3), which heard more
+    # dry melodies and fewer in rooms. docs/recognizer-notes.md has the figures.
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_samples <= self.frame_samples <= self.fft_samples:
